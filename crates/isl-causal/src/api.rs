@@ -1,0 +1,530 @@
+//! The request and response shapes of the causal routes, and the functions that answer them.
+//!
+//! Each request type has a `canonical` method (sorted sets, sorted graph, defaults filled) so that
+//! equal questions serialise to equal bytes; the answering functions expect canonical requests
+//! (they work on any, but only canonical ones make answers independent of input order).
+
+use serde::{Deserialize, Serialize};
+
+use crate::backdoor::SetList;
+use crate::error::CausalError;
+use crate::frontdoor::{DEFAULT_FRONTDOOR_BUDGET, FrontdoorFailure};
+use crate::graph::{Dag, DagSpec, Graph, GraphLimits, NodeId};
+
+/// One node name or a list of names (`"X"` or `["X1", "X2"]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NodeNames {
+    /// A single name.
+    One(String),
+    /// Several names.
+    Many(Vec<String>),
+}
+
+impl NodeNames {
+    /// The names as a sorted list without duplicates (the canonical form).
+    pub fn canonical(&self) -> NodeNames {
+        let mut v = match self {
+            NodeNames::One(s) => vec![s.clone()],
+            NodeNames::Many(v) => v.clone(),
+        };
+        v.sort_unstable();
+        v.dedup();
+        NodeNames::Many(v)
+    }
+
+    /// The names as a slice view (a single name becomes a one-element list).
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            NodeNames::One(s) => vec![s.clone()],
+            NodeNames::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// Limits and defaults for answering causal requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CausalOptions {
+    /// Graph size limits.
+    pub graph: GraphLimits,
+    /// `max_sets` when a request gives none.
+    pub default_max_sets: usize,
+    /// The largest `max_sets` a request may ask for.
+    pub max_sets_ceiling: usize,
+    /// The most d-separation queries in one request.
+    pub max_queries: usize,
+    /// Criterion checks spent searching minimal front-door sets.
+    pub frontdoor_budget: usize,
+}
+
+impl Default for CausalOptions {
+    fn default() -> Self {
+        CausalOptions {
+            graph: GraphLimits::default(),
+            default_max_sets: 100,
+            max_sets_ceiling: 10_000,
+            max_queries: 10_000,
+            frontdoor_budget: DEFAULT_FRONTDOOR_BUDGET,
+        }
+    }
+}
+
+/// `/v1/causal/validate` request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    /// The graph.
+    pub dag: DagSpec,
+    /// Treatment node(s); identification needs both treatment and outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treatment: Option<NodeNames>,
+    /// Outcome node(s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<NodeNames>,
+    /// The most adjustment sets to list (default from [`CausalOptions`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sets: Option<usize>,
+}
+
+impl ValidateRequest {
+    /// Canonical form: sorted graph, sorted name lists, `max_sets` filled in.
+    pub fn canonical(&self, opts: &CausalOptions) -> ValidateRequest {
+        ValidateRequest {
+            dag: self.dag.canonical(),
+            treatment: self.treatment.as_ref().map(NodeNames::canonical),
+            outcome: self.outcome.as_ref().map(NodeNames::canonical),
+            max_sets: Some(self.max_sets.unwrap_or(opts.default_max_sets)),
+        }
+    }
+}
+
+/// `/v1/causal/validate` response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidateResponse {
+    /// Whether the graph is acyclic.
+    pub acyclic: bool,
+    /// One directed cycle as a closed walk, when there is one.
+    pub cycle: Option<Vec<String>>,
+    /// Distinct nodes.
+    pub node_count: usize,
+    /// Distinct edges.
+    pub edge_count: usize,
+    /// Non-fatal remarks (duplicate edges, ...).
+    pub warnings: Vec<String>,
+    /// Identification of the effect of treatment on outcome; null without both, or when cyclic.
+    pub identification: Option<Identification>,
+}
+
+/// How (and whether) the effect of treatment on outcome can be identified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identification {
+    /// Whether a back-door or front-door set exists.
+    pub identifiable: bool,
+    /// `"backdoor"`, `"frontdoor"`, or null when neither criterion applies.
+    pub strategy: Option<String>,
+    /// Every inclusion-minimal back-door set (each sorted, the list sorted); `[[]]` when the
+    /// empty set suffices.
+    pub backdoor_sets: Vec<Vec<String>>,
+    /// Inclusion-minimal front-door sets (each sorted, the list sorted).
+    pub frontdoor_sets: Vec<Vec<String>>,
+    /// Observed instrumental variables, sorted.
+    pub instruments: Vec<String>,
+    /// True when a list was cut at `max_sets` (or the front-door search budget).
+    pub truncated: bool,
+}
+
+/// `/v1/causal/d-separation` request: one query (`x`, `y`, `given`) or many (`queries`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DSeparationRequest {
+    /// The graph.
+    pub dag: DagSpec,
+    /// First set (single-query form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<NodeNames>,
+    /// Second set (single-query form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<NodeNames>,
+    /// Conditioning set (single-query form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given: Option<NodeNames>,
+    /// Many queries on the same graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queries: Option<Vec<DSeparationQuery>>,
+}
+
+/// One d-separation query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DSeparationQuery {
+    /// First set.
+    pub x: NodeNames,
+    /// Second set.
+    pub y: NodeNames,
+    /// Conditioning set.
+    #[serde(default = "empty_names")]
+    pub given: NodeNames,
+}
+
+fn empty_names() -> NodeNames {
+    NodeNames::Many(Vec::new())
+}
+
+impl DSeparationRequest {
+    /// Canonical form: sorted graph and sets; query order is kept (answers follow it).
+    pub fn canonical(&self) -> DSeparationRequest {
+        let canon = |n: &Option<NodeNames>| n.as_ref().map(NodeNames::canonical);
+        DSeparationRequest {
+            dag: self.dag.canonical(),
+            x: canon(&self.x),
+            y: canon(&self.y),
+            given: canon(&self.given).or_else(|| self.x.as_ref().map(|_| empty_names())),
+            queries: self.queries.as_ref().map(|qs| {
+                qs.iter()
+                    .map(|q| DSeparationQuery { x: q.x.canonical(), y: q.y.canonical(), given: q.given.canonical() })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// `/v1/causal/d-separation` response: `{"separated": bool}` or `{"results": [bool, ...]}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DSeparationResponse {
+    /// Single-query answer.
+    Single {
+        /// Whether x and y are d-separated given `given`.
+        separated: bool,
+    },
+    /// Many-query answers, in query order.
+    Many {
+        /// One answer per query.
+        results: Vec<bool>,
+    },
+}
+
+/// `/v1/causal/backdoor` request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackdoorRequest {
+    /// The graph.
+    pub dag: DagSpec,
+    /// Treatment node(s).
+    pub treatment: NodeNames,
+    /// Outcome node(s).
+    pub outcome: NodeNames,
+    /// The proposed adjustment set.
+    #[serde(default = "empty_names")]
+    pub adjustment: NodeNames,
+}
+
+impl BackdoorRequest {
+    /// Canonical form: sorted graph and sets.
+    pub fn canonical(&self) -> BackdoorRequest {
+        BackdoorRequest {
+            dag: self.dag.canonical(),
+            treatment: self.treatment.canonical(),
+            outcome: self.outcome.canonical(),
+            adjustment: self.adjustment.canonical(),
+        }
+    }
+}
+
+/// `/v1/causal/frontdoor` request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontdoorRequest {
+    /// The graph.
+    pub dag: DagSpec,
+    /// Treatment node(s).
+    pub treatment: NodeNames,
+    /// Outcome node(s).
+    pub outcome: NodeNames,
+    /// The proposed mediator set.
+    pub mediators: NodeNames,
+}
+
+impl FrontdoorRequest {
+    /// Canonical form: sorted graph and sets.
+    pub fn canonical(&self) -> FrontdoorRequest {
+        FrontdoorRequest {
+            dag: self.dag.canonical(),
+            treatment: self.treatment.canonical(),
+            outcome: self.outcome.canonical(),
+            mediators: self.mediators.canonical(),
+        }
+    }
+}
+
+/// Answer of the back-door and front-door checks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CriterionResponse {
+    /// Whether the set satisfies the criterion.
+    pub valid: bool,
+    /// Why, in words; when invalid it names the open path or the offending nodes.
+    pub reason: String,
+    /// The open path that makes the set invalid, when that is the reason (first node first).
+    pub path: Option<Vec<String>>,
+    /// The offending members (latent nodes, descendants of the treatment), when that is the reason.
+    pub offending: Vec<String>,
+}
+
+/// Answers `/v1/causal/validate`. Cyclic graphs are an answer (`acyclic: false`), not an error.
+pub fn validate(
+    req: &ValidateRequest,
+    opts: &CausalOptions,
+    stop: &dyn Fn() -> bool,
+) -> Result<ValidateResponse, CausalError> {
+    let max_sets = req.max_sets.unwrap_or(opts.default_max_sets);
+    if max_sets > opts.max_sets_ceiling {
+        return Err(CausalError::OverLimit { what: "max_sets".into(), count: max_sets, limit: opts.max_sets_ceiling });
+    }
+    let graph = Graph::from_spec(&req.dag, &opts.graph)?;
+    let mut warnings: Vec<String> = graph
+        .duplicate_edges()
+        .iter()
+        .map(|&(a, b)| format!("duplicate edge {} -> {} (counted once)", graph.name(a), graph.name(b)))
+        .collect();
+    // Resolve names before the cycle check so that unknown names are reported either way.
+    let pair = match (&req.treatment, &req.outcome) {
+        (Some(t), Some(o)) => {
+            let x = resolve_nonempty(&graph, t, "treatment")?;
+            let y = resolve_nonempty(&graph, o, "outcome")?;
+            disjoint(&graph, &x, &y, "treatment", "outcome")?;
+            Some((x, y))
+        }
+        (Some(t), None) => {
+            resolve_nonempty(&graph, t, "treatment")?;
+            warnings.push("treatment given without outcome: no identification".into());
+            None
+        }
+        (None, Some(o)) => {
+            resolve_nonempty(&graph, o, "outcome")?;
+            warnings.push("outcome given without treatment: no identification".into());
+            None
+        }
+        (None, None) => None,
+    };
+    if graph.node_count() == 0 {
+        warnings.push("the graph is empty".into());
+    }
+    let node_count = graph.node_count();
+    let edge_count = graph.edge_count();
+    if let Some(cycle) = graph.find_cycle() {
+        let cycle = cycle.iter().map(|&v| graph.name(v).to_string()).collect();
+        return Ok(ValidateResponse {
+            acyclic: false,
+            cycle: Some(cycle),
+            node_count,
+            edge_count,
+            warnings,
+            identification: None,
+        });
+    }
+    let dag = Dag::new(graph)?;
+    let identification = match pair {
+        None => None,
+        Some((x, y)) => Some(identify(&dag, &x, &y, max_sets, opts, stop, &mut warnings)?),
+    };
+    Ok(ValidateResponse { acyclic: true, cycle: None, node_count, edge_count, warnings, identification })
+}
+
+fn identify(
+    dag: &Dag,
+    x: &[NodeId],
+    y: &[NodeId],
+    max_sets: usize,
+    opts: &CausalOptions,
+    stop: &dyn Fn() -> bool,
+    warnings: &mut Vec<String>,
+) -> Result<Identification, CausalError> {
+    let backdoor = dag.minimal_backdoor_sets(x, y, max_sets, stop)?;
+    let frontdoor = dag.minimal_frontdoor_sets(x, y, max_sets, opts.frontdoor_budget, stop)?;
+    let instruments = dag.sorted_names(dag.instruments(x, y));
+    let strategy = if !backdoor.sets.is_empty() {
+        Some("backdoor".to_string())
+    } else if !frontdoor.sets.is_empty() {
+        Some("frontdoor".to_string())
+    } else {
+        warnings.push(
+            "no back-door or front-door set exists; the effect may still be identifiable by other means \
+             (do-calculus), which this check does not attempt"
+                .into(),
+        );
+        None
+    };
+    if dag.directed_path(x, y, &[]).is_none() {
+        warnings.push("no directed path from treatment to outcome: the causal effect is zero".into());
+    }
+    Ok(Identification {
+        identifiable: strategy.is_some(),
+        strategy,
+        truncated: backdoor.truncated || frontdoor.truncated,
+        backdoor_sets: named_sets(dag, backdoor),
+        frontdoor_sets: named_sets(dag, frontdoor),
+        instruments,
+    })
+}
+
+fn named_sets(dag: &Dag, list: SetList) -> Vec<Vec<String>> {
+    let mut sets: Vec<Vec<String>> = list.sets.into_iter().map(|s| dag.sorted_names(s)).collect();
+    sets.sort_unstable();
+    sets
+}
+
+fn resolve_nonempty(graph: &Graph, names: &NodeNames, field: &str) -> Result<Vec<NodeId>, CausalError> {
+    let ids = graph.resolve(&names.to_vec(), field)?;
+    if ids.is_empty() {
+        return Err(CausalError::EmptySet { field: field.into() });
+    }
+    Ok(ids)
+}
+
+fn disjoint(graph: &Graph, a: &[NodeId], b: &[NodeId], fa: &str, fb: &str) -> Result<(), CausalError> {
+    let shared: Vec<NodeId> = a.iter().copied().filter(|v| b.binary_search(v).is_ok()).collect();
+    if shared.is_empty() {
+        Ok(())
+    } else {
+        Err(CausalError::OverlappingSets { first: fa.into(), second: fb.into(), nodes: graph.sorted_names(shared) })
+    }
+}
+
+/// Answers `/v1/causal/d-separation`: one query or many on one graph (the graph is built once).
+pub fn d_separation(req: &DSeparationRequest, opts: &CausalOptions) -> Result<DSeparationResponse, CausalError> {
+    let single = match (&req.x, &req.y, &req.queries) {
+        (Some(x), Some(y), None) => Some((x, y)),
+        (None, None, Some(_)) if req.given.is_none() => None,
+        _ => {
+            return Err(CausalError::InvalidRequest {
+                message: "give either x and y (with optional given) or queries, not both".into(),
+            });
+        }
+    };
+    if let Some(qs) = &req.queries
+        && qs.len() > opts.max_queries
+    {
+        return Err(CausalError::OverLimit { what: "queries".into(), count: qs.len(), limit: opts.max_queries });
+    }
+    let dag = Dag::from_spec(&req.dag, &opts.graph)?;
+    let mut ds = crate::dsep::DSeparation::new(&dag);
+    let mut answer = |x: &NodeNames, y: &NodeNames, z: &NodeNames, at: &str| -> Result<bool, CausalError> {
+        let xs = resolve_nonempty(&dag, x, &format!("{at}x"))?;
+        let ys = resolve_nonempty(&dag, y, &format!("{at}y"))?;
+        let zs = dag.resolve(&z.to_vec(), &format!("{at}given"))?;
+        disjoint(&dag, &xs, &ys, &format!("{at}x"), &format!("{at}y"))?;
+        disjoint(&dag, &xs, &zs, &format!("{at}x"), &format!("{at}given"))?;
+        disjoint(&dag, &ys, &zs, &format!("{at}y"), &format!("{at}given"))?;
+        Ok(ds.separated(&xs, &ys, &zs))
+    };
+    match single {
+        Some((x, y)) => {
+            let given = req.given.clone().unwrap_or_else(empty_names);
+            Ok(DSeparationResponse::Single { separated: answer(x, y, &given, "")? })
+        }
+        None => {
+            let qs = req.queries.as_deref().unwrap_or_default();
+            let results = qs
+                .iter()
+                .enumerate()
+                .map(|(i, q)| answer(&q.x, &q.y, &q.given, &format!("queries[{i}].")))
+                .collect::<Result<Vec<bool>, CausalError>>()?;
+            Ok(DSeparationResponse::Many { results })
+        }
+    }
+}
+
+/// Answers `/v1/causal/backdoor`.
+pub fn backdoor(req: &BackdoorRequest, opts: &CausalOptions) -> Result<CriterionResponse, CausalError> {
+    let dag = Dag::from_spec(&req.dag, &opts.graph)?;
+    let x = resolve_nonempty(&dag, &req.treatment, "treatment")?;
+    let y = resolve_nonempty(&dag, &req.outcome, "outcome")?;
+    let z = dag.resolve(&req.adjustment.to_vec(), "adjustment")?;
+    disjoint(&dag, &x, &y, "treatment", "outcome")?;
+    disjoint(&dag, &x, &z, "treatment", "adjustment")?;
+    disjoint(&dag, &y, &z, "outcome", "adjustment")?;
+    let verdict = dag.backdoor_check(&x, &y, &z);
+    let names = |ids: &[NodeId]| dag.sorted_names(ids.iter().copied());
+    let response = if !verdict.latent.is_empty() {
+        CriterionResponse {
+            valid: false,
+            reason: format!("latent nodes cannot be adjusted for: {}", names(&verdict.latent).join(", ")),
+            path: None,
+            offending: names(&verdict.latent),
+        }
+    } else if !verdict.descendants.is_empty() {
+        let offending = names(&verdict.descendants);
+        CriterionResponse {
+            valid: false,
+            reason: format!("{} descend(s) from the treatment", offending.join(", ")),
+            path: None,
+            offending,
+        }
+    } else if let Some(path) = verdict.open_path {
+        CriterionResponse {
+            valid: false,
+            reason: format!("open back-door path: {}", dag.render_path(&path)),
+            path: Some(path.iter().map(|&v| dag.name(v).to_string()).collect()),
+            offending: Vec::new(),
+        }
+    } else {
+        CriterionResponse {
+            valid: true,
+            reason: "the set blocks every back-door path and contains no descendant of the treatment".into(),
+            path: None,
+            offending: Vec::new(),
+        }
+    };
+    Ok(response)
+}
+
+/// Answers `/v1/causal/frontdoor`. The treatment–outcome pair must form a DAG query (422 on a
+/// cycle, unknown names or overlapping sets).
+pub fn frontdoor(req: &FrontdoorRequest, opts: &CausalOptions) -> Result<CriterionResponse, CausalError> {
+    let dag = Dag::from_spec(&req.dag, &opts.graph)?;
+    let x = resolve_nonempty(&dag, &req.treatment, "treatment")?;
+    let y = resolve_nonempty(&dag, &req.outcome, "outcome")?;
+    let m = dag.resolve(&req.mediators.to_vec(), "mediators")?;
+    disjoint(&dag, &x, &y, "treatment", "outcome")?;
+    disjoint(&dag, &x, &m, "treatment", "mediators")?;
+    disjoint(&dag, &y, &m, "outcome", "mediators")?;
+    let path_names = |p: &[NodeId]| Some(p.iter().map(|&v| dag.name(v).to_string()).collect());
+    let invalid = |reason: String, path: Option<Vec<String>>, offending: Vec<String>| CriterionResponse {
+        valid: false,
+        reason,
+        path,
+        offending,
+    };
+    Ok(match dag.frontdoor_check(&x, &y, &m) {
+        None => CriterionResponse {
+            valid: true,
+            reason: "the set intercepts every directed path from treatment to outcome, no back-door path from \
+                     the treatment reaches it, and the treatment blocks every back-door path from it to the outcome"
+                .into(),
+            path: None,
+            offending: Vec::new(),
+        },
+        Some(FrontdoorFailure::Latent(ids)) => {
+            let names = dag.sorted_names(ids);
+            invalid(format!("latent nodes cannot be measured: {}", names.join(", ")), None, names)
+        }
+        Some(FrontdoorFailure::NoDirectedPath) => {
+            invalid("no directed path leads from treatment to outcome".into(), None, Vec::new())
+        }
+        Some(FrontdoorFailure::Unintercepted(p)) => invalid(
+            format!("directed path not intercepted by the set: {}", dag.render_path(&p)),
+            path_names(&p),
+            Vec::new(),
+        ),
+        Some(FrontdoorFailure::BackdoorToMediator(p)) => invalid(
+            format!("open back-door path from the treatment to the set: {}", dag.render_path(&p)),
+            path_names(&p),
+            Vec::new(),
+        ),
+        Some(FrontdoorFailure::BackdoorToOutcome(p)) => invalid(
+            format!("back-door path from the set to the outcome not blocked by the treatment: {}", dag.render_path(&p)),
+            path_names(&p),
+            Vec::new(),
+        ),
+    })
+}
