@@ -153,12 +153,14 @@ impl Dag {
         let mut ds = DSeparation::new(self);
         let mut out = SetList::default();
         let mut checks = 0usize;
+        let mut visited = 0usize;
         let u = universe.len();
         for k in 1..=u {
             // Lexicographic k-combinations of positions into `universe`.
             let mut idx: Vec<usize> = (0..k).collect();
             loop {
-                if checks % 64 == 0 && stop() {
+                visited += 1;
+                if visited.is_multiple_of(64) && stop() {
                     return Err(CausalError::Interrupted);
                 }
                 let set: Vec<NodeId> = idx.iter().map(|&i| universe[i]).collect();

@@ -242,7 +242,8 @@ impl Graph {
         &self.duplicate_edges
     }
 
-    /// One directed cycle as a closed walk `[a, b, ..., a]`, or `None` when the graph is acyclic.
+    /// One directed cycle as a closed walk `[a, b, ..., a]` starting at its smallest node id, or
+    /// `None` when the graph is acyclic.
     /// The cycle is a shortest one through the node petgraph's topological sort stopped at, so
     /// the answer depends only on the graph (and node numbering), never on hashing.
     pub fn find_cycle(&self) -> Option<Vec<NodeId>> {
@@ -276,7 +277,7 @@ impl Graph {
                     walk.push(start);
                     walk.extend(back.iter().rev());
                     walk.push(start);
-                    return Some(walk);
+                    return Some(rotate_to_smallest(walk));
                 }
                 if pred[c as usize] == NodeId::MAX {
                     pred[c as usize] = v;
@@ -287,6 +288,15 @@ impl Graph {
         // toposort reported a cycle through `start`, so the search above always closes it.
         None
     }
+}
+
+/// Rotates a closed walk `[a, ..., a]` so that it starts (and ends) at its smallest node id.
+fn rotate_to_smallest(mut walk: Vec<NodeId>) -> Vec<NodeId> {
+    walk.pop();
+    let pos = walk.iter().enumerate().min_by_key(|(_, v)| **v).map_or(0, |(i, _)| i);
+    walk.rotate_left(pos);
+    walk.push(walk[0]);
+    walk
 }
 
 /// A graph proved acyclic, with a topological order. All causal queries live on `Dag`.
