@@ -1,0 +1,197 @@
+//! Compute routes as a table: each route is one [`Endpoint`] implementation plus one line in
+//! [`compute_routes`]. The service does decoding, canonicalisation, hashing, caching and
+//! encoding the same way for all of them.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::ServiceError;
+
+/// What a computation may use besides its request: the configuration and the deadline signal.
+pub struct ComputeContext<'a> {
+    /// The service configuration (limits, engine options).
+    pub config: &'a Config,
+    /// Returns true once the request's deadline has passed; long computations poll it and stop
+    /// with an `Interrupted` error (504).
+    pub stop: &'a dyn Fn() -> bool,
+}
+
+/// One compute route: a typed request, its canonical form, and the computation.
+pub trait Endpoint: Send + Sync + 'static {
+    /// The request body type (deserialised from JSON; `deny_unknown_fields` recommended).
+    type Req: DeserializeOwned + Serialize;
+    /// The response body type.
+    type Resp: Serialize;
+    /// The route path, e.g. `/v1/causal/validate`.
+    const PATH: &'static str;
+
+    /// The canonical form of a request: equal questions must give equal canonical requests
+    /// (sorted sets, defaults filled in). The cache key and ETag hash its JSON.
+    fn canonical(&self, req: Self::Req, config: &Config) -> Self::Req;
+
+    /// Answers a canonical request.
+    fn compute(&self, req: &Self::Req, ctx: &ComputeContext<'_>) -> Result<Self::Resp, ServiceError>;
+}
+
+/// A computed answer with its stage timings.
+pub(crate) struct Computed {
+    /// JSON body.
+    pub body: Vec<u8>,
+    /// Nanoseconds spent computing.
+    pub compute_ns: u64,
+    /// Nanoseconds spent encoding the response.
+    pub encode_ns: u64,
+}
+
+/// A decoded, canonicalised request, ready to hash and compute.
+pub(crate) trait Prepared {
+    /// Canonical JSON bytes (object keys sorted).
+    fn canonical_bytes(&self) -> &[u8];
+    /// Computes and encodes the answer.
+    fn run(&self, ctx: &ComputeContext<'_>, clock: &dyn Clock) -> Result<Computed, ServiceError>;
+}
+
+/// Object-safe view of an [`Endpoint`], so routes of different types sit in one table.
+pub(crate) trait Route: Send + Sync {
+    /// The route path.
+    fn path(&self) -> &'static str;
+    /// Decodes JSON text and canonicalises it.
+    fn prepare<'s>(&'s self, json: &str, config: &Config) -> Result<Box<dyn Prepared + 's>, ServiceError>;
+}
+
+struct PreparedRequest<'e, E: Endpoint> {
+    endpoint: &'e E,
+    request: E::Req,
+    bytes: Vec<u8>,
+}
+
+impl<E: Endpoint> Prepared for PreparedRequest<'_, E> {
+    fn canonical_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn run(&self, ctx: &ComputeContext<'_>, clock: &dyn Clock) -> Result<Computed, ServiceError> {
+        let t0 = clock.now_nanos();
+        let response = self.endpoint.compute(&self.request, ctx)?;
+        let t1 = clock.now_nanos();
+        let body = serde_json::to_vec(&response).map_err(|e| ServiceError::Internal(format!("encoding: {e}")))?;
+        let t2 = clock.now_nanos();
+        Ok(Computed { body, compute_ns: t1.saturating_sub(t0), encode_ns: t2.saturating_sub(t1) })
+    }
+}
+
+impl<E: Endpoint> Route for E {
+    fn path(&self) -> &'static str {
+        E::PATH
+    }
+
+    fn prepare<'s>(&'s self, json: &str, config: &Config) -> Result<Box<dyn Prepared + 's>, ServiceError> {
+        let request: E::Req = serde_json::from_str(json).map_err(|e| ServiceError::from_json_error(&e, json))?;
+        let request = self.canonical(request, config);
+        // Through `Value` so that every object's keys come out sorted, whatever the struct order.
+        let value = serde_json::to_value(&request).map_err(|e| ServiceError::Internal(format!("canonical: {e}")))?;
+        let bytes = serde_json::to_vec(&value).map_err(|e| ServiceError::Internal(format!("canonical: {e}")))?;
+        Ok(Box::new(PreparedRequest { endpoint: self, request, bytes }))
+    }
+}
+
+/// The compute routes, in the order they are listed in metrics. Add a route here.
+pub(crate) fn compute_routes() -> Vec<Box<dyn Route>> {
+    vec![
+        Box::new(causal::Validate),
+        Box::new(causal::DSeparation),
+        Box::new(causal::Backdoor),
+        Box::new(causal::Frontdoor),
+    ]
+}
+
+/// The causal routes over `isl_causal::api`.
+pub mod causal {
+    use isl_causal::api;
+    use isl_causal::{
+        BackdoorRequest, CriterionResponse, DSeparationRequest, DSeparationResponse, FrontdoorRequest, ValidateRequest,
+        ValidateResponse,
+    };
+
+    use super::{ComputeContext, Endpoint};
+    use crate::config::Config;
+    use crate::error::ServiceError;
+
+    /// `/v1/causal/validate`.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Validate;
+
+    impl Endpoint for Validate {
+        type Req = ValidateRequest;
+        type Resp = ValidateResponse;
+        const PATH: &'static str = "/v1/causal/validate";
+
+        fn canonical(&self, req: ValidateRequest, config: &Config) -> ValidateRequest {
+            req.canonical(&config.causal)
+        }
+
+        fn compute(&self, req: &ValidateRequest, ctx: &ComputeContext<'_>) -> Result<ValidateResponse, ServiceError> {
+            Ok(api::validate(req, &ctx.config.causal, ctx.stop)?)
+        }
+    }
+
+    /// `/v1/causal/d-separation`.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct DSeparation;
+
+    impl Endpoint for DSeparation {
+        type Req = DSeparationRequest;
+        type Resp = DSeparationResponse;
+        const PATH: &'static str = "/v1/causal/d-separation";
+
+        fn canonical(&self, req: DSeparationRequest, _config: &Config) -> DSeparationRequest {
+            req.canonical()
+        }
+
+        fn compute(
+            &self,
+            req: &DSeparationRequest,
+            ctx: &ComputeContext<'_>,
+        ) -> Result<DSeparationResponse, ServiceError> {
+            Ok(api::d_separation(req, &ctx.config.causal)?)
+        }
+    }
+
+    /// `/v1/causal/backdoor`.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Backdoor;
+
+    impl Endpoint for Backdoor {
+        type Req = BackdoorRequest;
+        type Resp = CriterionResponse;
+        const PATH: &'static str = "/v1/causal/backdoor";
+
+        fn canonical(&self, req: BackdoorRequest, _config: &Config) -> BackdoorRequest {
+            req.canonical()
+        }
+
+        fn compute(&self, req: &BackdoorRequest, ctx: &ComputeContext<'_>) -> Result<CriterionResponse, ServiceError> {
+            Ok(api::backdoor(req, &ctx.config.causal)?)
+        }
+    }
+
+    /// `/v1/causal/frontdoor`.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Frontdoor;
+
+    impl Endpoint for Frontdoor {
+        type Req = FrontdoorRequest;
+        type Resp = CriterionResponse;
+        const PATH: &'static str = "/v1/causal/frontdoor";
+
+        fn canonical(&self, req: FrontdoorRequest, _config: &Config) -> FrontdoorRequest {
+            req.canonical()
+        }
+
+        fn compute(&self, req: &FrontdoorRequest, ctx: &ComputeContext<'_>) -> Result<CriterionResponse, ServiceError> {
+            Ok(api::frontdoor(req, &ctx.config.causal)?)
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The [`Service`]: one `Request -> Response` function over routing, decoding, limits, caching,
+//! ETags and metrics.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::json;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::cache::{Entry, Lookup, ResponseCache};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::endpoint::{ComputeContext, Computed, Prepared, Route, compute_routes};
+use crate::error::ServiceError;
+use crate::http::{Method, Request, Response};
+use crate::metrics::{Metrics, UNMATCHED};
+use crate::openapi::OPENAPI_JSON;
+use crate::query::decode_query;
+use crate::router::{OPERATIONAL, Target};
+
+/// Version of the service layer; part of every cache key and ETag (bump when response encoding
+/// or canonicalisation changes).
+pub const SERVICE_VERSION: &str = concat!("isl-service/", env!("CARGO_PKG_VERSION"));
+
+/// The service: configuration, injected clock, route table, response cache and metrics.
+/// `Send + Sync`: one instance serves every thread of a transport.
+pub struct Service {
+    config: Config,
+    clock: Arc<dyn Clock>,
+    routes: Vec<Box<dyn Route>>,
+    cache: ResponseCache,
+    metrics: Metrics,
+    started_nanos: u64,
+    key_prefix: Vec<u8>,
+}
+
+struct Timings {
+    decode: u64,
+    compute: u64,
+    encode: u64,
+    cache: u64,
+}
+
+impl Timings {
+    fn header_value(&self) -> String {
+        let ms = |ns: u64| ns as f64 / 1e6;
+        format!(
+            "decode;dur={:.3}, compute;dur={:.3}, encode;dur={:.3}, cache;dur={:.3}",
+            ms(self.decode),
+            ms(self.compute),
+            ms(self.encode),
+            ms(self.cache)
+        )
+    }
+}
+
+impl Service {
+    /// A service with `config`, reading time from `clock`.
+    pub fn new(config: Config, clock: Arc<dyn Clock>) -> Service {
+        let routes = compute_routes();
+        let mut labels: Vec<&'static str> = routes.iter().map(|r| r.path()).collect();
+        labels.extend(OPERATIONAL.iter().map(|(p, _)| *p));
+        // Everything besides the request that can change an answer goes into the key.
+        let key_prefix = format!(
+            "{SERVICE_VERSION}\0{}\0frontdoor_budget={}\0",
+            isl_causal::ENGINE_VERSION,
+            config.causal.frontdoor_budget
+        )
+        .into_bytes();
+        Service {
+            cache: ResponseCache::new(&config.cache),
+            metrics: Metrics::new(&labels),
+            started_nanos: clock.now_nanos(),
+            config,
+            clock,
+            routes,
+            key_prefix,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The paths of the compute routes.
+    pub fn compute_paths(&self) -> Vec<&'static str> {
+        self.routes.iter().map(|r| r.path()).collect()
+    }
+
+    /// Answers one request. Never panics on request input; every failure is a JSON error.
+    pub fn handle(&self, req: Request) -> Response {
+        let t0 = self.clock.now_nanos();
+        let (label, resp) = self.dispatch(&req, t0);
+        self.metrics.record(label, resp.status, self.clock.now_nanos().saturating_sub(t0));
+        resp
+    }
+
+    /// For transports that refuse a request themselves (429 overloaded, 413 while reading the
+    /// body): counts it in the metrics under the route of `path` and renders the error response.
+    pub fn reject(&self, path: &str, error: &ServiceError) -> Response {
+        let resp = error.to_response();
+        self.metrics.record(self.route_label(path), resp.status, 0);
+        resp
+    }
+
+    /// The metrics label of a path: the route path, or `unmatched`.
+    pub fn route_label(&self, path: &str) -> &'static str {
+        self.target(path).map(|(label, _)| label).unwrap_or(UNMATCHED)
+    }
+
+    /// Requests answered so far with `status` on the route of `path`.
+    pub fn request_count(&self, path: &str, status: u16) -> u64 {
+        self.metrics.count(self.route_label(path), status)
+    }
+
+    /// Cache counters and size.
+    pub fn cache_snapshot(&self) -> crate::cache::CacheSnapshot {
+        self.cache.snapshot()
+    }
+
+    /// The Prometheus text exposition.
+    pub fn metrics_text(&self) -> String {
+        let uptime = self.uptime_secs();
+        self.metrics.render(
+            &self.cache.snapshot(),
+            uptime,
+            &[("engine_version", isl_causal::ENGINE_VERSION), ("service_version", SERVICE_VERSION)],
+        )
+    }
+
+    fn uptime_secs(&self) -> f64 {
+        self.clock.now_nanos().saturating_sub(self.started_nanos) as f64 / 1e9
+    }
+
+    fn target(&self, path: &str) -> Option<(&'static str, Target)> {
+        if let Some(i) = self.routes.iter().position(|r| r.path() == path) {
+            return Some((self.routes[i].path(), Target::Compute(i)));
+        }
+        OPERATIONAL.iter().find(|(p, _)| *p == path).copied()
+    }
+
+    fn dispatch(&self, req: &Request, t0: u64) -> (&'static str, Response) {
+        let Some((label, target)) = self.target(&req.path) else {
+            return (UNMATCHED, ServiceError::NotFound { path: req.path.clone() }.to_response());
+        };
+        let result = target.check_method(req).and_then(|()| match target {
+            Target::Compute(i) => self.compute(self.routes[i].as_ref(), req, t0),
+            Target::Health => Ok(self.health()),
+            Target::Metrics => Ok(Response::new(200)
+                .with_header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                .with_header("cache-control", "no-store")
+                .with_body(self.metrics_text())),
+            Target::OpenApi => Ok(Response::json(200, Bytes::from_static(OPENAPI_JSON.as_bytes()))
+                .with_header("cache-control", "public, max-age=3600")),
+            Target::CacheClear => self.cache_clear(req),
+        });
+        let mut resp = result.unwrap_or_else(|e| e.to_response());
+        if req.method == Method::Head {
+            resp.body = Bytes::new();
+        }
+        (label, resp)
+    }
+
+    fn health(&self) -> Response {
+        let body = json!({
+            "status": "ok",
+            "ready": true,
+            "engine_version": isl_causal::ENGINE_VERSION,
+            "service_version": SERVICE_VERSION,
+            "uptime_seconds": self.uptime_secs(),
+        });
+        Response::json(200, serde_json::to_vec(&body).unwrap_or_default()).with_header("cache-control", "no-store")
+    }
+
+    fn cache_clear(&self, req: &Request) -> Result<Response, ServiceError> {
+        let Some(token) = self.config.admin_token.as_deref().filter(|t| !t.is_empty()) else {
+            return Err(ServiceError::Unauthorized {
+                message: "admin routes are disabled: no admin token is configured",
+            });
+        };
+        let given = req.header("authorization").and_then(|v| {
+            let (scheme, credentials) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
+        });
+        match given {
+            Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => {
+                let cleared = self.cache.clear();
+                let body = serde_json::to_vec(&json!({ "cleared": cleared })).unwrap_or_default();
+                Ok(Response::json(200, body).with_header("cache-control", "no-store"))
+            }
+            Some(_) => Err(ServiceError::Unauthorized { message: "wrong bearer token" }),
+            None => Err(ServiceError::Unauthorized { message: "missing bearer token (Authorization: Bearer <token>)" }),
+        }
+    }
+
+    /// The cache key and ETag value of a canonical request on a route.
+    fn cache_key(&self, path: &str, canonical: &[u8]) -> u128 {
+        let mut h = Xxh3::new();
+        h.update(&self.key_prefix);
+        h.update(path.as_bytes());
+        h.update(&[0]);
+        h.update(canonical);
+        h.digest128()
+    }
+
+    fn request_json<'r>(&self, req: &'r Request) -> Result<Cow<'r, [u8]>, ServiceError> {
+        let limit = self.config.max_body_bytes;
+        match req.method {
+            Method::Post => {
+                let content_type = req.header("content-type");
+                if !content_type.is_some_and(is_json) {
+                    return Err(ServiceError::UnsupportedMediaType { content_type: content_type.map(str::to_string) });
+                }
+                if req.body.len() > limit {
+                    return Err(ServiceError::PayloadTooLarge { size: req.body.len() as u64, limit: limit as u64 });
+                }
+                Ok(Cow::Borrowed(&req.body))
+            }
+            _ => Ok(Cow::Owned(decode_query(req.query.as_deref(), limit)?)),
+        }
+    }
+
+    fn compute(&self, route: &dyn Route, req: &Request, t0: u64) -> Result<Response, ServiceError> {
+        let raw = self.request_json(req)?;
+        let text = std::str::from_utf8(&raw).map_err(|e| ServiceError::InvalidUtf8 { offset: e.valid_up_to() })?;
+        let prepared = route.prepare(text, &self.config)?;
+        let key = self.cache_key(route.path(), prepared.canonical_bytes());
+        let etag = format!("\"{key:032x}\"");
+        let cache_control = self.config.cache_control_for(route.path()).header_value();
+        if etag_matches(req, &etag) {
+            return Ok(Response::new(304).with_header("etag", etag).with_header("cache-control", cache_control));
+        }
+        let t_decoded = self.clock.now_nanos();
+        let mut timings = Timings { decode: t_decoded.saturating_sub(t0), compute: 0, encode: 0, cache: 0 };
+        let lookup = self.cache.lookup(key, || self.clock.now_nanos());
+        let t_looked = self.clock.now_nanos();
+        timings.cache = t_looked.saturating_sub(t_decoded);
+        let (body, x_cache) = match lookup {
+            Lookup::Hit(entry) => (entry.body, "hit"),
+            Lookup::Coalesced(entry) => (entry.body, "coalesced"),
+            Lookup::Miss(guard) => {
+                let body = Bytes::from(self.run(prepared.as_ref(), t0, &mut timings)?);
+                let t_insert = self.clock.now_nanos();
+                guard.insert(Entry { body: body.clone(), inserted_nanos: t_insert });
+                timings.cache += self.clock.now_nanos().saturating_sub(t_insert);
+                (body, "miss")
+            }
+            Lookup::Bypass => (Bytes::from(self.run(prepared.as_ref(), t0, &mut timings)?), "miss"),
+        };
+        Ok(Response::json(200, body)
+            .with_header("etag", etag)
+            .with_header("cache-control", cache_control)
+            .with_header("server-timing", timings.header_value())
+            .with_header("x-cache", x_cache))
+    }
+
+    fn run(&self, prepared: &dyn Prepared, t0: u64, timings: &mut Timings) -> Result<Vec<u8>, ServiceError> {
+        let deadline = t0.saturating_add(self.config.deadline_ms.saturating_mul(1_000_000));
+        let clock = self.clock.as_ref();
+        let stop = move || clock.now_nanos() >= deadline;
+        let ctx = ComputeContext { config: &self.config, stop: &stop };
+        let Computed { body, compute_ns, encode_ns } = prepared.run(&ctx, clock)?;
+        timings.compute = compute_ns;
+        timings.encode = encode_ns;
+        Ok(body)
+    }
+}
+
+/// Whether a `Content-Type` value is JSON (`application/json`, parameters allowed).
+fn is_json(content_type: &str) -> bool {
+    content_type.split(';').next().is_some_and(|mt| mt.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether any `If-None-Match` header matches `etag` (`*`, lists, weak comparison).
+fn etag_matches(req: &Request, etag: &str) -> bool {
+    req.header_values("if-none-match")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Service>();
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/jsonx"));
+    }
+
+    #[test]
+    fn etag_lists_and_weak() {
+        let e = "\"abc\"";
+        let r = |v: &str| Request::new(Method::Get, "/").with_header("If-None-Match", v);
+        assert!(etag_matches(&r("\"x\", W/\"abc\""), e));
+        assert!(etag_matches(&r("*"), e));
+        assert!(!etag_matches(&r("\"abcd\""), e));
+        assert!(!etag_matches(&Request::new(Method::Get, "/"), e));
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,3 @@
+//! The `isl` binary (work in progress).
+
+fn main() {}
