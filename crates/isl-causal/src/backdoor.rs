@@ -16,6 +16,8 @@
 //! answer or is a failed child of one that did, so the delay between answers is
 //! `O(|Z|·(n + m))`.
 
+use std::rc::Rc;
+
 use crate::dsep::DSeparation;
 use crate::error::CausalError;
 use crate::graph::{Dag, NodeId};
@@ -154,6 +156,10 @@ pub enum Role {
 /// undirected graph (`adj`, symmetric lists) that use only `Allowed` vertices, at most
 /// `max_sets`, with polynomial delay. `sources` lists the `Source` vertices. Sets are returned
 /// as sorted vertex lists; `truncated` is exact (another separator exists).
+///
+/// Each search state is X's side of its parent's answer plus one vertex, so the state is
+/// computed incrementally: only the newly absorbed region and the target's component are
+/// traversed, never the whole side again.
 pub fn list_minimal_separators(
     adj: &[Vec<u32>],
     role: &[Role],
@@ -163,17 +169,17 @@ pub fn list_minimal_separators(
 ) -> Result<SetList, CausalError> {
     let mut search = SeparatorSearch::new(adj, role);
     let mut out = SetList::default();
-    // Pending states: (S, I) as membership bitsets.
-    let mut root_s = Bits::new(adj.len());
-    for &s in sources {
-        root_s.set(s);
-    }
-    let mut pending: Vec<(Bits, Bits)> = vec![(root_s, Bits::new(adj.len()))];
-    while let Some((s, i)) = pending.pop() {
+    let mut pending: Vec<State> = vec![State {
+        side: Rc::new(Bits::new(adj.len())),
+        boundary: Rc::new(Vec::new()),
+        add: sources.to_vec(),
+        forced: Vec::new(),
+    }];
+    while let Some(state) = pending.pop() {
         if stop() {
             return Err(CausalError::Interrupted);
         }
-        let Some((side, z0)) = search.closest(&s, &i) else {
+        let Some((side, z0)) = search.closest(&state) else {
             continue;
         };
         if out.sets.len() == max_sets {
@@ -182,19 +188,36 @@ pub fn list_minimal_separators(
         }
         // Children: for the j-th vertex v of Z0 \ I, v joins X's side and the vertices before it
         // join I. Pushed in reverse so the first child is explored first.
-        let free: Vec<u32> = z0.iter().copied().filter(|&v| !i.get(v)).collect();
-        let mut forced = i.clone();
-        let mut children = Vec::with_capacity(free.len());
-        for &v in &free {
-            let mut s2 = side.clone();
-            s2.set(v);
-            children.push((s2, forced.clone()));
-            forced.set(v);
+        let side = Rc::new(side);
+        let z0 = Rc::new(z0);
+        let mut forced = state.forced.clone();
+        let mut children = Vec::new();
+        for &v in z0.iter() {
+            if state.forced.contains(&v) {
+                continue;
+            }
+            children.push(State {
+                side: Rc::clone(&side),
+                boundary: Rc::clone(&z0),
+                add: vec![v],
+                forced: forced.clone(),
+            });
+            forced.push(v);
         }
         pending.extend(children.into_iter().rev());
-        out.sets.push(z0);
+        out.sets.push(z0.to_vec());
     }
     Ok(out)
+}
+
+/// A search state: vertices `side ∪ add` must lie on X's side and `forced` in the separator.
+/// `side` is closed (X's full side of the parent's separator) and `boundary` is its
+/// neighbourhood, the parent's separator; the root has an empty side and adds the sources.
+struct State {
+    side: Rc<Bits>,
+    boundary: Rc<Vec<u32>>,
+    add: Vec<u32>,
+    forced: Vec<u32>,
 }
 
 /// A fixed-size bitset.
@@ -225,51 +248,53 @@ struct SeparatorSearch<'a> {
 }
 
 // Marks, relative to the current stamp base.
-const IN_S: u32 = 1;
-const BOUNDARY: u32 = 2;
-const IN_CY: u32 = 3;
-const IN_Z0: u32 = 4;
-const IN_SIDE: u32 = 5;
-const MARKS: u32 = 6;
+const BOUNDARY: u32 = 1;
+const IN_CY: u32 = 2;
+const IN_Z0: u32 = 3;
+const MARKS: u32 = 4;
 
 impl<'a> SeparatorSearch<'a> {
     fn new(adj: &'a [Vec<u32>], role: &'a [Role]) -> Self {
         SeparatorSearch { adj, role, mark: vec![0; adj.len()], stamp: 0, queue: Vec::new() }
     }
 
-    /// For the state (S, I): if some minimal separator Z ⊆ Allowed has S on X's side and I ⊆ Z,
-    /// returns X's full side of the separator closest to S, and that separator (sorted).
-    fn closest(&mut self, s: &Bits, i: &Bits) -> Option<(Bits, Vec<u32>)> {
+    /// For a state: if some minimal separator Z ⊆ Allowed has `side ∪ add` on X's side and
+    /// `forced ⊆ Z`, returns X's full side of the separator closest to that set, and the
+    /// separator (sorted).
+    fn closest(&mut self, state: &State) -> Option<(Bits, Vec<u32>)> {
         if self.stamp > u32::MAX - 2 * MARKS {
             self.mark.fill(0);
             self.stamp = 0;
         }
         let base = self.stamp;
         self.stamp += MARKS;
-        let n = self.adj.len();
-        let is = |m: &Vec<u32>, v: u32, what: u32| m[v as usize] == base + what;
-        // 1. Close S under forbidden neighbours; meeting a target means no separator exists.
-        self.queue.clear();
-        for v in 0..n as u32 {
-            if s.get(v) {
-                self.mark[v as usize] = base + IN_S;
-                self.queue.push(v);
+        // 1. S' = side ∪ add, closed under forbidden neighbours; its boundary B' starts as the
+        //    parent's separator. Meeting a target means no separator exists.
+        let mut s = (*state.side).clone();
+        let mut boundary: Vec<u32> = Vec::with_capacity(state.boundary.len() + 8);
+        for &b in state.boundary.iter() {
+            if !state.add.contains(&b) {
+                self.mark[b as usize] = base + BOUNDARY;
+                boundary.push(b);
             }
         }
-        let mut boundary: Vec<u32> = Vec::new();
+        self.queue.clear();
+        for &v in &state.add {
+            s.set(v);
+            self.queue.push(v);
+        }
         let mut head = 0;
         while head < self.queue.len() {
             let u = self.queue[head];
             head += 1;
             for &w in &self.adj[u as usize] {
-                let m = self.mark[w as usize];
-                if m == base + IN_S || m == base + BOUNDARY {
+                if s.get(w) || self.mark[w as usize] == base + BOUNDARY {
                     continue;
                 }
                 match self.role[w as usize] {
                     Role::Target => return None,
                     Role::Forbidden | Role::Source => {
-                        self.mark[w as usize] = base + IN_S;
+                        s.set(w);
                         self.queue.push(w);
                     }
                     Role::Allowed => {
@@ -279,12 +304,12 @@ impl<'a> SeparatorSearch<'a> {
                 }
             }
         }
-        // 2. The target's component outside S and its boundary; Z0 = boundary vertices touching it.
+        // 2. The target's component outside S' ∪ B'; Z0 = boundary vertices touching it.
         self.queue.clear();
-        for v in 0..n as u32 {
-            if self.role[v as usize] == Role::Target {
-                self.mark[v as usize] = base + IN_CY;
-                self.queue.push(v);
+        for (v, role) in self.role.iter().enumerate() {
+            if *role == Role::Target {
+                self.mark[v] = base + IN_CY;
+                self.queue.push(v as u32);
             }
         }
         let mut z0: Vec<u32> = Vec::new();
@@ -297,26 +322,22 @@ impl<'a> SeparatorSearch<'a> {
                 if m == base + BOUNDARY {
                     self.mark[w as usize] = base + IN_Z0;
                     z0.push(w);
-                } else if m != base + IN_CY && m != base + IN_Z0 && m != base + IN_S {
+                } else if m != base + IN_CY && m != base + IN_Z0 && !s.get(w) {
                     self.mark[w as usize] = base + IN_CY;
                     self.queue.push(w);
                 }
             }
         }
         // 3. Every forced vertex must be in Z0.
-        for v in 0..n as u32 {
-            if i.get(v) && !is(&self.mark, v, IN_Z0) {
-                return None;
-            }
+        if state.forced.iter().any(|&v| self.mark[v as usize] != base + IN_Z0) {
+            return None;
         }
-        // 4. X's full side of Z0: everything reachable from S without crossing Z0.
-        let mut side = Bits::new(n);
+        // 4. X's full side of Z0: S' plus everything reachable from B' \ Z0 without crossing Z0.
         self.queue.clear();
-        for v in 0..n as u32 {
-            if s.get(v) {
-                side.set(v);
-                self.mark[v as usize] = base + IN_SIDE;
-                self.queue.push(v);
+        for &b in &boundary {
+            if self.mark[b as usize] == base + BOUNDARY {
+                s.set(b);
+                self.queue.push(b);
             }
         }
         let mut head = 0;
@@ -324,15 +345,13 @@ impl<'a> SeparatorSearch<'a> {
             let u = self.queue[head];
             head += 1;
             for &w in &self.adj[u as usize] {
-                let m = self.mark[w as usize];
-                if m != base + IN_Z0 && m != base + IN_SIDE {
-                    self.mark[w as usize] = base + IN_SIDE;
-                    side.set(w);
+                if !s.get(w) && self.mark[w as usize] != base + IN_Z0 {
+                    s.set(w);
                     self.queue.push(w);
                 }
             }
         }
         z0.sort_unstable();
-        Some((side, z0))
+        Some((s, z0))
     }
 }

@@ -21,7 +21,8 @@ pub struct DSeparation<'d> {
     an_z: Vec<u32>,
     cut: Vec<u32>,
     target: Vec<u32>,
-    seen: [Vec<u32>; 2],
+    seen: Vec<u32>,
+    relevant: Vec<u32>,
     reached: Vec<u32>,
     pred: Vec<u32>,
     queue: Vec<u32>,
@@ -47,7 +48,8 @@ impl<'d> DSeparation<'d> {
             an_z: vec![0; n],
             cut: vec![0; n],
             target: vec![0; n],
-            seen: [vec![0; n], vec![0; n]],
+            seen: vec![0; 2 * n],
+            relevant: vec![0; n],
             reached: vec![0; n],
             pred: vec![NONE; 2 * n],
             queue: Vec::with_capacity(2 * n),
@@ -56,11 +58,17 @@ impl<'d> DSeparation<'d> {
 
     fn next_stamp(&mut self) {
         if self.stamp == u32::MAX - 1 {
-            for buf in [&mut self.in_z, &mut self.an_z, &mut self.cut, &mut self.target, &mut self.reached] {
+            for buf in [
+                &mut self.in_z,
+                &mut self.an_z,
+                &mut self.cut,
+                &mut self.target,
+                &mut self.reached,
+                &mut self.seen,
+                &mut self.relevant,
+            ] {
                 buf.fill(0);
             }
-            self.seen[0].fill(0);
-            self.seen[1].fill(0);
             self.stamp = 0;
         }
         self.stamp += 1;
@@ -131,11 +139,31 @@ impl<'d> DSeparation<'d> {
                 }
             }
         }
+        // With targets, only ancestors of targets ∪ z matter: a walk that steps down into any
+        // other node can neither reach a target nor bounce at an open collider.
+        let prune = y.is_some();
+        if prune {
+            self.queue.clear();
+            for &v in y.unwrap_or(&[]).iter().chain(z) {
+                if self.relevant[v as usize] != s {
+                    self.relevant[v as usize] = s;
+                    self.queue.push(v);
+                }
+            }
+            while let Some(v) = self.queue.pop() {
+                for &p in g.parents(v) {
+                    if self.cut[p as usize] != s && self.relevant[p as usize] != s {
+                        self.relevant[p as usize] = s;
+                        self.queue.push(p);
+                    }
+                }
+            }
+        }
         self.queue.clear();
         for &v in x {
             let state = 2 * v + UP;
-            if self.seen[UP as usize][v as usize] != s {
-                self.seen[UP as usize][v as usize] = s;
+            if self.seen[state as usize] != s {
+                self.seen[state as usize] = s;
                 self.pred[state as usize] = NONE;
                 self.queue.push(state);
             }
@@ -155,18 +183,19 @@ impl<'d> DSeparation<'d> {
                     return Sweep::Connected(path);
                 }
             }
-            let v_cut = self.cut[vi] == s;
-            let go_children = !blocked && !v_cut;
+            let go_children = !blocked && self.cut[vi] != s;
             let go_parents = if dir == UP { !blocked } else { self.an_z[vi] == s };
             if go_children {
                 for &c in g.children(v) {
-                    self.visit(c, DOWN, state);
+                    if !prune || self.relevant[c as usize] == s {
+                        self.visit(2 * c + DOWN, state);
+                    }
                 }
             }
             if go_parents {
                 for &p in g.parents(v) {
                     if self.cut[p as usize] != s {
-                        self.visit(p, UP, state);
+                        self.visit(2 * p + UP, state);
                     }
                 }
             }
@@ -175,12 +204,10 @@ impl<'d> DSeparation<'d> {
     }
 
     #[inline]
-    fn visit(&mut self, v: NodeId, dir: u32, from: u32) {
-        let s = self.stamp;
-        let seen = &mut self.seen[dir as usize][v as usize];
-        if *seen != s {
-            *seen = s;
-            let state = 2 * v + dir;
+    fn visit(&mut self, state: u32, from: u32) {
+        let seen = &mut self.seen[state as usize];
+        if *seen != self.stamp {
+            *seen = self.stamp;
             self.pred[state as usize] = from;
             self.queue.push(state);
         }

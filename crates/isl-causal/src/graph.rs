@@ -81,8 +81,8 @@ impl Default for GraphLimits {
 pub struct Graph {
     names: Vec<String>,
     index: HashMap<String, NodeId>,
-    parents: Vec<Vec<NodeId>>,
-    children: Vec<Vec<NodeId>>,
+    parents: Adjacency,
+    children: Adjacency,
     latent: Vec<bool>,
     edge_count: usize,
     duplicate_edges: Vec<(NodeId, NodeId)>,
@@ -146,20 +146,15 @@ impl Graph {
                 unique.push(e);
             }
         }
-        let mut parents = vec![Vec::new(); n];
-        let mut children = vec![Vec::new(); n];
         let mut structure = DiGraph::<(), ()>::with_capacity(n, unique.len());
         for _ in 0..n {
             structure.add_node(());
         }
         for &(a, b) in &unique {
-            children[a as usize].push(b);
-            parents[b as usize].push(a);
             structure.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), ());
         }
-        for list in parents.iter_mut().chain(children.iter_mut()) {
-            list.sort_unstable();
-        }
+        let children = Adjacency::new(n, unique.iter().copied());
+        let parents = Adjacency::new(n, unique.iter().map(|&(a, b)| (b, a)));
         Ok(Graph { names, index, parents, children, latent, edge_count: unique.len(), duplicate_edges, structure })
     }
 
@@ -218,13 +213,15 @@ impl Graph {
     }
 
     /// Parents of a node, sorted.
+    #[inline]
     pub fn parents(&self, id: NodeId) -> &[NodeId] {
-        &self.parents[id as usize]
+        self.parents.of(id)
     }
 
     /// Children of a node, sorted.
+    #[inline]
     pub fn children(&self, id: NodeId) -> &[NodeId] {
-        &self.children[id as usize]
+        self.children.of(id)
     }
 
     /// Whether the node is latent (unobserved).
@@ -234,7 +231,7 @@ impl Graph {
 
     /// Whether the edge `a -> b` exists.
     pub fn has_edge(&self, a: NodeId, b: NodeId) -> bool {
-        self.children[a as usize].binary_search(&b).is_ok()
+        self.children(a).binary_search(&b).is_ok()
     }
 
     /// Edges listed more than once in the spec, each once.
@@ -287,6 +284,42 @@ impl Graph {
         }
         // toposort reported a cycle through `start`, so the search above always closes it.
         None
+    }
+}
+
+/// Compressed adjacency lists (CSR): the neighbours of `v` are `targets[offsets[v]..offsets[v+1]]`,
+/// sorted. One allocation per direction keeps the hot loops of the queries cache-friendly.
+#[derive(Clone, Debug)]
+struct Adjacency {
+    offsets: Vec<u32>,
+    targets: Vec<NodeId>,
+}
+
+impl Adjacency {
+    /// Builds from `(from, to)` pairs that are unique.
+    fn new(n: usize, pairs: impl Iterator<Item = (NodeId, NodeId)> + Clone) -> Self {
+        let mut offsets = vec![0u32; n + 1];
+        for (a, _) in pairs.clone() {
+            offsets[a as usize + 1] += 1;
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut targets = vec![0; offsets[n] as usize];
+        for (a, b) in pairs {
+            targets[fill[a as usize] as usize] = b;
+            fill[a as usize] += 1;
+        }
+        for v in 0..n {
+            targets[offsets[v] as usize..offsets[v + 1] as usize].sort_unstable();
+        }
+        Adjacency { offsets, targets }
+    }
+
+    #[inline]
+    fn of(&self, v: NodeId) -> &[NodeId] {
+        &self.targets[self.offsets[v as usize] as usize..self.offsets[v as usize + 1] as usize]
     }
 }
 
