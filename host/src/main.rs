@@ -1,3 +1,26 @@
-//! The `isl` binary (work in progress).
+//! The `isl` binary: `isl serve`, `isl validate FILE`, `isl bench`.
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use isl::cli::{Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("ISL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let result = match cli.command {
+        Command::Serve(args) => isl::serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Validate(args) => isl::validate::run(&args, &mut std::io::stdout().lock())
+            .map(|status| if (200..300).contains(&status) { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
+        Command::Bench(args) => isl::bench::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("isl: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

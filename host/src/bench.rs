@@ -1,0 +1,489 @@
+//! `isl bench`: a load generator for a running server. Requests are generated before timing;
+//! each worker drives one keep-alive HTTP/1.1 connection.
+//!
+//! A [`Mix`] says what to send; add a mix for a new route by implementing it and adding a
+//! [`MixKind`] variant.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Write as _};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::ValueEnum;
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use isl_causal::generate::{RandomDagParams, SplitMix64, random_dag};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::cli::{BenchArgs, BenchMethod};
+use crate::client::Connection;
+use crate::error::HostError;
+
+/// A family of requests for one route, generated from a seed.
+pub trait Mix: Send + Sync {
+    /// Name, as given to `--mix`.
+    fn name(&self) -> &'static str;
+    /// Route path the requests go to.
+    fn route(&self) -> &'static str;
+    /// The request body for `seed` (distinct seeds give distinct requests).
+    fn request(&self, seed: u64) -> Value;
+}
+
+/// The mixes `--mix` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MixKind {
+    /// `/v1/causal/validate` on random 200-node DAGs.
+    #[value(name = "validate-200")]
+    Validate200,
+}
+
+impl MixKind {
+    /// The mix.
+    pub fn mix(self) -> Box<dyn Mix> {
+        match self {
+            MixKind::Validate200 => Box::new(ValidateMix { nodes: 200 }),
+        }
+    }
+}
+
+/// `/v1/causal/validate` on a random DAG (`random_dag` with 2 parents on average, window 20,
+/// 10% latent) with a treatment in the middle and an outcome downstream of it.
+#[derive(Debug, Clone, Copy)]
+pub struct ValidateMix {
+    /// Nodes per graph.
+    pub nodes: usize,
+}
+
+impl Mix for ValidateMix {
+    fn name(&self) -> &'static str {
+        "validate-200"
+    }
+
+    fn route(&self) -> &'static str {
+        "/v1/causal/validate"
+    }
+
+    fn request(&self, seed: u64) -> Value {
+        let n = self.nodes.max(2);
+        let dag = random_dag(&RandomDagParams { nodes: n, avg_parents: 2.0, window: 20, latent_share: 0.1, seed });
+        let (treatment, outcome) = pick_pair(n, &dag.edges, &dag.latent, seed);
+        json!({"dag": dag, "treatment": format!("V{treatment}"), "outcome": format!("V{outcome}")})
+    }
+}
+
+/// Picks an observed treatment `V{n/2 - k}` (smallest `k` that works) and an observed outcome
+/// among its descendants, chosen by `seed`. Nodes are `V0..V{n-1}` in topological order.
+fn pick_pair(n: usize, edges: &[[String; 2]], latent: &[String], seed: u64) -> (usize, usize) {
+    let index = |name: &str| name.strip_prefix('V').and_then(|i| i.parse::<usize>().ok()).filter(|&i| i < n);
+    let mut children = vec![Vec::new(); n];
+    for [a, b] in edges {
+        if let (Some(a), Some(b)) = (index(a), index(b)) {
+            children[a].push(b);
+        }
+    }
+    let mut is_latent = vec![false; n];
+    for name in latent {
+        if let Some(i) = index(name) {
+            is_latent[i] = true;
+        }
+    }
+    let mut rng = SplitMix64::new(seed ^ 0x005e_ed0f_7a11);
+    for t in (0..=n / 2).rev() {
+        if is_latent[t] {
+            continue;
+        }
+        let mut seen = vec![false; n];
+        let mut stack = vec![t];
+        let mut descendants = Vec::new();
+        while let Some(v) = stack.pop() {
+            for &c in &children[v] {
+                if !seen[c] {
+                    seen[c] = true;
+                    stack.push(c);
+                    if !is_latent[c] {
+                        descendants.push(c);
+                    }
+                }
+            }
+        }
+        if !descendants.is_empty() {
+            descendants.sort_unstable();
+            let pick = rng.below(descendants.len() as u64) as usize;
+            return (t, descendants[pick]);
+        }
+    }
+    (n / 2, n - 1)
+}
+
+/// One request ready to send.
+#[derive(Debug, Clone)]
+struct Planned {
+    method: &'static str,
+    target: String,
+    body: Bytes,
+}
+
+fn plan(mix: &dyn Mix, base_path: &str, method: BenchMethod, seed: u64) -> Planned {
+    let json = serde_json::to_vec(&mix.request(seed)).unwrap_or_default();
+    let path = format!("{base_path}{}", mix.route());
+    match method {
+        BenchMethod::Post => Planned { method: "POST", target: path, body: Bytes::from(json) },
+        BenchMethod::Get => Planned {
+            method: "GET",
+            target: format!("{path}?q={}", isl_service::encode_query(&json)),
+            body: Bytes::new(),
+        },
+    }
+}
+
+/// Latencies in milliseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Latency {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+/// `X-Cache` outcomes seen.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CacheOutcomes {
+    /// `X-Cache: hit`.
+    pub hit: u64,
+    /// `X-Cache: miss`.
+    pub miss: u64,
+    /// `X-Cache: coalesced`.
+    pub coalesced: u64,
+    /// Share of responses with an `X-Cache` header that were hits.
+    pub hit_rate: f64,
+}
+
+/// The bench report (`--json` prints it as is).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    /// Mix name.
+    pub mix: String,
+    /// Route path.
+    pub route: String,
+    /// Scenario.
+    pub scenario: String,
+    /// HTTP method.
+    pub method: String,
+    /// Server URL.
+    pub url: String,
+    /// Connections used.
+    pub concurrency: usize,
+    /// Measured requests sent.
+    pub requests: usize,
+    /// Warm-up requests sent before measuring.
+    pub warmup: usize,
+    /// First seed.
+    pub seed: u64,
+    /// Responses with 2xx or 304.
+    pub ok: u64,
+    /// Non-2xx/304 responses plus transport failures.
+    pub errors: u64,
+    /// Requests that got no response (connection errors, timeouts).
+    pub transport_errors: u64,
+    /// Responses by status.
+    pub status_counts: BTreeMap<u16, u64>,
+    /// Wall time of the measured phase, seconds.
+    pub duration_s: f64,
+    /// Measured requests per second.
+    pub throughput_rps: f64,
+    /// Latency of answered requests.
+    pub latency_ms: Latency,
+    /// Cache outcomes.
+    pub cache: CacheOutcomes,
+    /// The P95 SLA asked for, if any.
+    pub sla_p95_ms: Option<f64>,
+    /// Whether P95 met the SLA (true without one).
+    pub sla_ok: bool,
+}
+
+struct WorkerStats {
+    hist: Histogram<u64>,
+    statuses: BTreeMap<u16, u64>,
+    hit: u64,
+    miss: u64,
+    coalesced: u64,
+    transport_errors: u64,
+}
+
+fn new_histogram() -> Result<Histogram<u64>, HostError> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| HostError::Usage(e.to_string()))
+}
+
+/// Runs `isl bench` and prints the report; the exit code says whether the SLA held.
+pub fn run(args: &BenchArgs) -> Result<ExitCode, HostError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(HostError::Runtime)?;
+    let report = runtime.block_on(execute(args))?;
+    let text =
+        if args.json { serde_json::to_string_pretty(&report).unwrap_or_default() + "\n" } else { render_text(&report) };
+    // A closed stdout (`| head`) is not worth a panic.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if !report.sla_ok {
+        eprintln!(
+            "isl bench: P95 {:.3} ms exceeds the SLA of {:.3} ms",
+            report.latency_ms.p95,
+            args.sla_p95_ms.unwrap_or(0.0)
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if report.requests > 0 && report.ok == 0 {
+        eprintln!("isl bench: no request succeeded");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human-readable report.
+pub fn render_text(r: &Report) -> String {
+    let l = &r.latency_ms;
+    let statuses: Vec<String> = r.status_counts.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+    format!(
+        "isl bench: {} {} {} ({}), {} connection(s)\n\
+         \x20 requests   {} measured, {} warm-up, {} ok, {} errors ({} transport)\n\
+         \x20 latency    mean {:.3} ms  p50 {:.3}  p95 {:.3}  p99 {:.3}  max {:.3}\n\
+         \x20 throughput {:.1} req/s over {:.3} s\n\
+         \x20 cache      hit rate {:.1}% (hit {}, miss {}, coalesced {})\n\
+         \x20 statuses   {}\n",
+        r.scenario,
+        r.method,
+        r.route,
+        r.mix,
+        r.concurrency,
+        r.requests,
+        r.warmup,
+        r.ok,
+        r.errors,
+        r.transport_errors,
+        l.mean,
+        l.p50,
+        l.p95,
+        l.p99,
+        l.max,
+        r.throughput_rps,
+        r.duration_s,
+        r.cache.hit_rate * 100.0,
+        r.cache.hit,
+        r.cache.miss,
+        r.cache.coalesced,
+        statuses.join(", ")
+    )
+}
+
+/// Splits `http://host:port/prefix` into `host:port` and the path prefix.
+fn parse_url(url: &str) -> Result<(String, String), HostError> {
+    let bad = |reason: &str| HostError::Url { url: url.to_string(), reason: reason.to_string() };
+    let uri: hyper::Uri = url.parse().map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(bad("only http:// is supported"));
+    }
+    let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+    let host_port = match authority.port_u16() {
+        Some(_) => authority.as_str().to_string(),
+        None => format!("{}:80", authority.host()),
+    };
+    Ok((host_port, uri.path().trim_end_matches('/').to_string()))
+}
+
+/// Generates the requests, runs warm-up and the measured phase, and builds the report.
+pub async fn execute(args: &BenchArgs) -> Result<Report, HostError> {
+    let (authority, base_path) = parse_url(&args.url)?;
+    let mix = args.mix.mix();
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
+    let concurrency = if args.scenario.sequential() { 1 } else { args.concurrency.max(1) };
+    let (warmup, measured): (Vec<Planned>, Vec<Planned>) = if args.scenario.cached() {
+        let one = plan(mix.as_ref(), &base_path, args.method, seed);
+        (vec![one.clone(); args.warmup.max(1)], vec![one; args.requests])
+    } else {
+        let w = (0..args.warmup as u64).map(|i| plan(mix.as_ref(), &base_path, args.method, seed.wrapping_add(i)));
+        let m = (0..args.requests as u64)
+            .map(|i| plan(mix.as_ref(), &base_path, args.method, seed.wrapping_add(args.warmup as u64 + i)));
+        (w.collect(), m.collect())
+    };
+    let timeout = Duration::from_secs(args.timeout_secs.max(1));
+    let hidden = ProgressBar::hidden();
+    phase(&authority, Arc::new(warmup), concurrency, timeout, &hidden).await?;
+
+    let bar = if args.json || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::with_draw_target(Some(measured.len() as u64), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta}") {
+            bar.set_style(style);
+        }
+        bar
+    };
+    let started = Instant::now();
+    let stats = phase(&authority, Arc::new(measured), concurrency, timeout, &bar).await?;
+    let duration = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    let mut hist = new_histogram()?;
+    let mut statuses = BTreeMap::new();
+    let (mut hit, mut miss, mut coalesced, mut transport_errors) = (0, 0, 0, 0);
+    for s in stats {
+        hist.add(&s.hist).map_err(|e| HostError::Client(e.to_string()))?;
+        for (k, v) in s.statuses {
+            *statuses.entry(k).or_insert(0) += v;
+        }
+        hit += s.hit;
+        miss += s.miss;
+        coalesced += s.coalesced;
+        transport_errors += s.transport_errors;
+    }
+    let ok: u64 = statuses.iter().filter(|(s, _)| (200..300).contains(*s) || **s == 304).map(|(_, n)| n).sum();
+    let answered: u64 = statuses.values().sum();
+    let ms = |us: u64| us as f64 / 1000.0;
+    let latency = Latency {
+        mean: if hist.is_empty() { 0.0 } else { hist.mean() / 1000.0 },
+        p50: ms(hist.value_at_quantile(0.5)),
+        p95: ms(hist.value_at_quantile(0.95)),
+        p99: ms(hist.value_at_quantile(0.99)),
+        max: ms(hist.max()),
+    };
+    let with_cache = hit + miss + coalesced;
+    let sla_ok = args.sla_p95_ms.is_none_or(|sla| latency.p95 <= sla);
+    Ok(Report {
+        mix: mix.name().to_string(),
+        route: mix.route().to_string(),
+        scenario: args.scenario.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default(),
+        method: args.method.to_possible_value().map(|v| v.get_name().to_uppercase()).unwrap_or_default(),
+        url: args.url.clone(),
+        concurrency,
+        requests: args.requests,
+        warmup: if args.scenario.cached() { args.warmup.max(1) } else { args.warmup },
+        seed,
+        ok,
+        errors: (answered - ok) + transport_errors,
+        transport_errors,
+        status_counts: statuses,
+        duration_s: duration,
+        throughput_rps: if duration > 0.0 { args.requests as f64 / duration } else { 0.0 },
+        latency_ms: latency,
+        cache: CacheOutcomes {
+            hit,
+            miss,
+            coalesced,
+            hit_rate: if with_cache > 0 { hit as f64 / with_cache as f64 } else { 0.0 },
+        },
+        sla_p95_ms: args.sla_p95_ms,
+        sla_ok,
+    })
+}
+
+/// Sends every request in `requests` over `concurrency` connections.
+async fn phase(
+    authority: &str,
+    requests: Arc<Vec<Planned>>,
+    concurrency: usize,
+    timeout: Duration,
+    bar: &ProgressBar,
+) -> Result<Vec<WorkerStats>, HostError> {
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency.min(requests.len()) {
+        let (authority, requests, next, bar) = (authority.to_string(), requests.clone(), next.clone(), bar.clone());
+        tasks.push(tokio::spawn(async move { worker(&authority, &requests, &next, timeout, &bar).await }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await.map_err(|e| HostError::Client(format!("worker failed: {e}")))??);
+    }
+    Ok(out)
+}
+
+async fn worker(
+    authority: &str,
+    requests: &[Planned],
+    next: &AtomicUsize,
+    timeout: Duration,
+    bar: &ProgressBar,
+) -> Result<WorkerStats, HostError> {
+    let mut stats = WorkerStats {
+        hist: new_histogram()?,
+        statuses: BTreeMap::new(),
+        hit: 0,
+        miss: 0,
+        coalesced: 0,
+        transport_errors: 0,
+    };
+    let mut conn = Connection::connect(authority).await?;
+    let json_headers: [(&str, &str); 1] = [("content-type", "application/json")];
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(req) = requests.get(i) else { break };
+        if !conn.is_open() {
+            conn = Connection::connect(authority).await?;
+        }
+        let headers: &[(&str, &str)] = if req.method == "POST" { &json_headers } else { &[] };
+        let t = Instant::now();
+        let result = tokio::time::timeout(timeout, conn.send(req.method, &req.target, headers, req.body.clone())).await;
+        let elapsed = t.elapsed();
+        match result {
+            Ok(Ok(resp)) => {
+                stats.hist.saturating_record((elapsed.as_micros() as u64).max(1));
+                *stats.statuses.entry(resp.status).or_insert(0) += 1;
+                match resp.header("x-cache") {
+                    Some("hit") => stats.hit += 1,
+                    Some("miss") => stats.miss += 1,
+                    Some("coalesced") => stats.coalesced += 1,
+                    _ => {}
+                }
+            }
+            Ok(Err(_)) | Err(_) => {
+                stats.transport_errors += 1;
+                // The connection may be broken or mid-response: start a fresh one.
+                conn = Connection::connect(authority).await?;
+            }
+        }
+        bar.inc(1);
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_mix_picks_a_downstream_observed_outcome() {
+        let mix = ValidateMix { nodes: 200 };
+        for seed in 0..20 {
+            let req = mix.request(seed);
+            let t: usize = req["treatment"].as_str().unwrap()[1..].parse().unwrap();
+            let o: usize = req["outcome"].as_str().unwrap()[1..].parse().unwrap();
+            assert!(t <= 100 && o > t, "{t} {o}");
+            let latent: Vec<String> = serde_json::from_value(req["dag"]["latent"].clone()).unwrap();
+            assert!(!latent.contains(&format!("V{t}")) && !latent.contains(&format!("V{o}")));
+            // Deterministic per seed, distinct across seeds.
+            assert_eq!(req, mix.request(seed));
+            assert_ne!(req, mix.request(seed + 1));
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(parse_url("http://127.0.0.1:8080").unwrap(), ("127.0.0.1:8080".into(), String::new()));
+        assert_eq!(parse_url("http://localhost/api/").unwrap(), ("localhost:80".into(), "/api".into()));
+        assert!(parse_url("https://x").is_err());
+        assert!(parse_url("::").is_err());
+    }
+}

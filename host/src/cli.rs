@@ -1,0 +1,232 @@
+//! Command-line interface (clap derive). Every flag can also be set from an `ISL_*` environment
+//! variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use isl_service::{CacheConfig, CacheControl, Config};
+
+use crate::bench::MixKind;
+
+/// isl: an inference service layer for decision support.
+#[derive(Debug, Parser)]
+#[command(name = "isl", version, about)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The `isl` commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Answer one /v1/causal/validate request from a file (or `-` for stdin) and print the JSON.
+    Validate(ValidateArgs),
+    /// Load-test a running server.
+    Bench(BenchArgs),
+}
+
+/// Service configuration shared by `serve` and `validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    /// Response cache capacity in bytes (0 disables the cache).
+    #[arg(long, env = "ISL_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub cache_bytes: u64,
+    /// Response cache TTL in seconds (0: no expiry).
+    #[arg(long, env = "ISL_CACHE_TTL_SECS", default_value_t = 3600)]
+    pub cache_ttl_secs: u64,
+    /// Response cache shards.
+    #[arg(long, env = "ISL_CACHE_SHARDS", default_value_t = 8)]
+    pub cache_shards: usize,
+    /// Largest request body (or decoded `q`) in bytes.
+    #[arg(long, env = "ISL_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most nodes in a graph.
+    #[arg(long, env = "ISL_MAX_NODES", default_value_t = 10_000)]
+    pub max_nodes: usize,
+    /// Most edges in a graph.
+    #[arg(long, env = "ISL_MAX_EDGES", default_value_t = 100_000)]
+    pub max_edges: usize,
+    /// Most d-separation queries in one request.
+    #[arg(long, env = "ISL_MAX_QUERIES", default_value_t = 10_000)]
+    pub max_queries: usize,
+    /// Ceiling on a request's `max_sets`.
+    #[arg(long, env = "ISL_MAX_SETS", default_value_t = 10_000)]
+    pub max_sets: usize,
+    /// `max_sets` when a request gives none.
+    #[arg(long, env = "ISL_DEFAULT_MAX_SETS", default_value_t = 100)]
+    pub default_max_sets: usize,
+    /// Per-request compute deadline in milliseconds (504 past it).
+    #[arg(long, env = "ISL_DEADLINE_MS", default_value_t = 10_000)]
+    pub deadline_ms: u64,
+    /// Bearer token for /admin routes (unset: admin disabled).
+    #[arg(long, env = "ISL_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// `Cache-Control: max-age` of compute responses, seconds.
+    #[arg(long, env = "ISL_MAX_AGE", default_value_t = CacheControl::default().max_age)]
+    pub max_age: u32,
+    /// `Cache-Control: s-maxage` of compute responses, seconds.
+    #[arg(long, env = "ISL_S_MAXAGE", default_value_t = CacheControl::default().s_maxage)]
+    pub s_maxage: u32,
+    /// `Cache-Control: stale-while-revalidate` of compute responses, seconds.
+    #[arg(long, env = "ISL_STALE_WHILE_REVALIDATE", default_value_t = CacheControl::default().stale_while_revalidate)]
+    pub stale_while_revalidate: u32,
+}
+
+impl ServiceArgs {
+    /// The service configuration these flags describe.
+    pub fn to_config(&self) -> Config {
+        let mut config = Config {
+            max_body_bytes: self.max_body_bytes,
+            deadline_ms: self.deadline_ms,
+            cache: CacheConfig {
+                capacity_bytes: self.cache_bytes,
+                ttl_secs: self.cache_ttl_secs,
+                shards: self.cache_shards,
+            },
+            cache_control: CacheControl {
+                max_age: self.max_age,
+                s_maxage: self.s_maxage,
+                stale_while_revalidate: self.stale_while_revalidate,
+            },
+            admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+            ..Config::default()
+        };
+        config.causal.graph.max_nodes = self.max_nodes;
+        config.causal.graph.max_edges = self.max_edges;
+        config.causal.max_queries = self.max_queries;
+        config.causal.max_sets_ceiling = self.max_sets;
+        config.causal.default_max_sets = self.default_max_sets;
+        config
+    }
+}
+
+/// `isl serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, env = "ISL_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Most requests in flight; past it the answer is 429 with Retry-After.
+    #[arg(long, env = "ISL_MAX_CONCURRENCY", default_value_t = 256)]
+    pub max_concurrency: usize,
+    /// `Retry-After` seconds on 429.
+    #[arg(long, env = "ISL_RETRY_AFTER_SECS", default_value_t = 1)]
+    pub retry_after_secs: u32,
+    /// Runtime worker threads (0: one per core).
+    #[arg(long, env = "ISL_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+    /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
+    #[arg(long, env = "ISL_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+    /// Service configuration.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+/// `isl validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The request JSON file, or `-` for stdin.
+    pub file: PathBuf,
+    /// Service configuration.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+/// Load-test scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// One connection; every request distinct (all misses).
+    SequentialUncached,
+    /// One connection; one request repeated after warm-up (all hits).
+    SequentialCached,
+    /// `--concurrency` connections; every request distinct.
+    Concurrent,
+    /// `--concurrency` connections; one request repeated after warm-up.
+    ConcurrentCached,
+}
+
+impl Scenario {
+    /// Whether the scenario repeats one request.
+    pub fn cached(self) -> bool {
+        matches!(self, Scenario::SequentialCached | Scenario::ConcurrentCached)
+    }
+
+    /// Whether the scenario uses one connection.
+    pub fn sequential(self) -> bool {
+        matches!(self, Scenario::SequentialUncached | Scenario::SequentialCached)
+    }
+}
+
+/// How bench requests are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchMethod {
+    /// POST with a JSON body.
+    Post,
+    /// GET with `?q=` base64url.
+    Get,
+}
+
+/// `isl bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Base URL of the server.
+    #[arg(long, env = "ISL_BENCH_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Scenario.
+    #[arg(long, env = "ISL_BENCH_SCENARIO", value_enum, default_value_t = Scenario::SequentialUncached)]
+    pub scenario: Scenario,
+    /// Concurrent connections (sequential scenarios use 1).
+    #[arg(long, env = "ISL_BENCH_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: usize,
+    /// Measured requests.
+    #[arg(long, env = "ISL_BENCH_REQUESTS", default_value_t = 1000)]
+    pub requests: usize,
+    /// Requests sent before measuring (distinct from the measured ones when uncached).
+    #[arg(long, env = "ISL_BENCH_WARMUP", default_value_t = 50)]
+    pub warmup: usize,
+    /// Request mix.
+    #[arg(long, env = "ISL_BENCH_MIX", value_enum, default_value_t = MixKind::Validate200)]
+    pub mix: MixKind,
+    /// HTTP method.
+    #[arg(long, env = "ISL_BENCH_METHOD", value_enum, default_value_t = BenchMethod::Post)]
+    pub method: BenchMethod,
+    /// First seed of the generated requests (default: from the clock, so that reruns against a
+    /// warm server still miss).
+    #[arg(long, env = "ISL_BENCH_SEED")]
+    pub seed: Option<u64>,
+    /// Per-request timeout in seconds.
+    #[arg(long, env = "ISL_BENCH_TIMEOUT_SECS", default_value_t = 30)]
+    pub timeout_secs: u64,
+    /// Print the report as JSON (no progress bar).
+    #[arg(long, env = "ISL_BENCH_JSON")]
+    pub json: bool,
+    /// Exit non-zero when P95 latency exceeds this many milliseconds.
+    #[arg(long, env = "ISL_BENCH_SLA_P95_MS")]
+    pub sla_p95_ms: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_map_to_config() {
+        let cli = Cli::parse_from(["isl", "serve", "--max-nodes", "7", "--cache-bytes", "0", "--admin-token", "t"]);
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        let c = args.service.to_config();
+        assert_eq!(c.causal.graph.max_nodes, 7);
+        assert_eq!(c.cache.capacity_bytes, 0);
+        assert_eq!(c.admin_token.as_deref(), Some("t"));
+        assert_eq!(args.addr, "127.0.0.1:8080");
+    }
+}

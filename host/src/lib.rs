@@ -1,0 +1,11 @@
+//! The `isl` binary's library: the HTTP server over `isl_service`, the `validate` command, the
+//! load generator, and a small HTTP/1 client they and the tests share.
+
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod error;
+pub mod serve;
+pub mod validate;
+
+pub use error::HostError;

@@ -1,0 +1,179 @@
+//! `isl serve`: axum over tokio, every request handed to `Service::handle`.
+//!
+//! The transport does only what the service cannot: a concurrency limit (429 with
+//! `Retry-After`, never an unbounded queue), a body-size limit enforced before and while
+//! buffering (413), graceful shutdown on SIGINT/SIGTERM, and logs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use isl_service::{Method, Service, ServiceError, SystemClock};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+use crate::cli::ServeArgs;
+use crate::error::HostError;
+
+/// Shared state of the handler.
+#[derive(Clone)]
+struct AppState {
+    service: Arc<Service>,
+    permits: Arc<Semaphore>,
+    max_body_bytes: usize,
+    retry_after_secs: u32,
+}
+
+/// Runs `isl serve` on its own multi-thread runtime until SIGINT/SIGTERM.
+pub fn run(args: ServeArgs) -> Result<(), HostError> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if args.workers > 0 {
+        builder.worker_threads(args.workers);
+    }
+    let runtime = builder.build().map_err(HostError::Runtime)?;
+    runtime.block_on(async move {
+        let listener = bind(&args.addr).await?;
+        serve(listener, args, shutdown_signal()).await
+    })
+}
+
+/// Binds the listening socket.
+pub async fn bind(addr: &str) -> Result<TcpListener, HostError> {
+    TcpListener::bind(addr).await.map_err(|source| HostError::Bind { addr: addr.to_string(), source })
+}
+
+/// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish (for at
+/// most `shutdown_grace_secs`). Prints `listening on http://ADDR` to stdout once bound.
+pub async fn serve(
+    listener: TcpListener,
+    args: ServeArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HostError> {
+    let config = args.service.to_config();
+    let state = AppState {
+        max_body_bytes: config.max_body_bytes,
+        service: Arc::new(Service::new(config, Arc::new(SystemClock::new()))),
+        permits: Arc::new(Semaphore::new(args.max_concurrency.max(1))),
+        retry_after_secs: args.retry_after_secs,
+    };
+    let app = Router::new().fallback(handle).with_state(state);
+    let local: SocketAddr = listener.local_addr().map_err(|e| HostError::io("reading the bound address", e))?;
+    info!(addr = %local, max_concurrency = args.max_concurrency, "listening");
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{local}").and_then(|()| out.flush());
+    }
+
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        info!("shutting down: finishing in-flight requests");
+        let _ = stopping_tx.send(());
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let deadline = async move {
+        // Only starts counting once shutdown began; a dropped sender means the server ended.
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result.map_err(HostError::Server)?,
+        () = deadline => warn!(grace_secs = args.shutdown_grace_secs, "grace period over; dropping open connections"),
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+async fn handle(State(state): State<AppState>, req: axum::extract::Request) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let Ok(_permit) = state.permits.try_acquire() else {
+        debug!(method = %parts.method, %path, "429 overloaded");
+        let error = ServiceError::Overloaded { retry_after_secs: state.retry_after_secs };
+        return into_axum(state.service.reject(&path, &error));
+    };
+    let limit = state.max_body_bytes;
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(size) = declared.filter(|&n| n > limit as u64) {
+        let error = ServiceError::PayloadTooLarge { size, limit: limit as u64 };
+        return into_axum(state.service.reject(&path, &error));
+    }
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
+            let error = if too_large {
+                ServiceError::PayloadTooLarge { size: limit as u64 + 1, limit: limit as u64 }
+            } else {
+                // The client went away or sent a broken body; nobody reads this answer.
+                ServiceError::MalformedJson { message: format!("reading the body: {e}"), line: 0, column: 0 }
+            };
+            return into_axum(state.service.reject(&path, &error));
+        }
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let request = isl_service::Request {
+        method: Method::parse(parts.method.as_str()),
+        path,
+        query: parts.uri.query().map(str::to_string),
+        headers,
+        body,
+    };
+    let response = state.service.handle(request);
+    debug!(method = %parts.method, path = %parts.uri.path(), status = response.status, elapsed_us = started.elapsed().as_micros() as u64, "request");
+    into_axum(response)
+}
+
+fn into_axum(resp: isl_service::Response) -> axum::response::Response {
+    let mut out = axum::response::Response::new(Body::from(resp.body));
+    *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = out.headers_mut();
+    for (name, value) in resp.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
+            headers.append(name, value);
+        }
+    }
+    out
+}
