@@ -33,7 +33,7 @@ pub enum FrontdoorFailure {
 }
 
 /// Default number of criterion checks spent searching minimal front-door sets.
-pub const DEFAULT_FRONTDOOR_BUDGET: usize = 20_000;
+pub const DEFAULT_FRONTDOOR_BUDGET: usize = 2_000;
 
 impl Dag {
     /// Checks the front-door criterion for `m` relative to `(x, y)`; `None` means valid. The sets
@@ -147,9 +147,21 @@ impl Dag {
         budget: usize,
         stop: &dyn Fn() -> bool,
     ) -> Result<SetList, CausalError> {
-        let Some(universe) = self.maximal_frontdoor_set(x, y) else {
+        let Some(maximal) = self.maximal_frontdoor_set(x, y) else {
             return Ok(SetList::default());
         };
+        // Members of a minimal set either lie on a directed path from x to y (condition 1) or
+        // remove an edge of an open path from another member to y given x (condition 3); every
+        // node of such a path is an ancestor of its end points or of x. Others never matter.
+        let on_path = {
+            let de_x = self.descendants(x);
+            let an_y = self.ancestors(y);
+            move |v: NodeId| de_x[v as usize] && an_y[v as usize]
+        };
+        let mediators: Vec<NodeId> = maximal.iter().copied().filter(|&v| on_path(v)).collect();
+        let anchors: Vec<NodeId> = mediators.iter().chain(x).chain(y).copied().collect();
+        let relevant = self.ancestors(&anchors);
+        let universe: Vec<NodeId> = maximal.into_iter().filter(|&v| relevant[v as usize]).collect();
         let mut ds = DSeparation::new(self);
         let mut out = SetList::default();
         let mut checks = 0usize;
