@@ -1,0 +1,363 @@
+//! End-to-end tests of the `isl` binary: a real server on an ephemeral port, real HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use isl::client::{ClientResponse, Connection};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const BIN: &str = env!("CARGO_BIN_EXE_isl");
+const VALIDATE: &str = "/v1/causal/validate";
+
+/// A running `isl serve`, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("ISL_LOG", std::env::var("TEST_ISL_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn isl serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read the listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected: {line:?}"))
+            .to_string();
+        Server { child, addr, _stdout: stdout }
+    }
+
+    async fn conn(&self) -> Connection {
+        Connection::connect(&self.addr).await.expect("connect")
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> ClientResponse {
+        self.conn().await.send(method, target, headers, body.into()).await.expect("request")
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> ClientResponse {
+        self.send("POST", path, &[("content-type", "application/json")], serde_json::to_vec(body).unwrap()).await
+    }
+
+    async fn assert_healthy(&self) {
+        let r = self.send("GET", "/health", &[], Bytes::new()).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json().unwrap()["status"], "ok");
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill").args([sig, &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(start.elapsed() < within, "server did not exit within {within:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn assert_error(r: &ClientResponse, status: u16, code: &str) -> Value {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let v = r.json().expect("JSON error body");
+    assert_eq!(v["error"]["code"], code, "{v}");
+    assert!(v["error"]["message"].is_string() && v["error"]["details"].is_object(), "{v}");
+    v["error"].clone()
+}
+
+fn q(body: &[u8]) -> String {
+    format!("{VALIDATE}?q={}", isl_service::encode_query(body))
+}
+
+#[tokio::test]
+async fn bad_input_over_http_gets_the_right_error_and_the_server_keeps_serving() {
+    let server = Server::start(&[
+        "--max-nodes",
+        "50",
+        "--max-queries",
+        "10",
+        "--max-body-bytes",
+        "4096",
+        "--admin-token",
+        "tok",
+    ]);
+    let json_ct: &[(&str, &str)] = &[("content-type", "application/json")];
+    let dag = json!({"edges": [["Z","X"], ["Z","Y"], ["X","Y"]]});
+    let cyclic = json!({"edges": [["A","B"], ["B","A"]]});
+    let body = |v: Value| Bytes::from(serde_json::to_vec(&v).unwrap());
+    let mut non_utf8 = br#"{"dag": {"nodes": [""#.to_vec();
+    non_utf8.extend([0xc3, 0x28]);
+    non_utf8.extend(br#""]}}"#);
+    let too_many_nodes: Vec<String> = (0..51).map(|i| format!("N{i}")).collect();
+    let queries: Vec<Value> = (0..11).map(|_| json!({"x": "X", "y": "Y"})).collect();
+    #[rustfmt::skip]
+    let cases: Vec<(&str, String, &[(&str, &str)], Bytes, u16, &str)> = vec![
+        ("POST", VALIDATE.into(), json_ct, Bytes::from_static(b"{\"dag\": "), 400, "malformed_json"),
+        ("GET", format!("{VALIDATE}?q=%%%"), &[], Bytes::new(), 400, "invalid_base64"),
+        ("GET", format!("{VALIDATE}?q=not*base64"), &[], Bytes::new(), 400, "invalid_base64"),
+        ("POST", VALIDATE.into(), &[("content-type", "text/plain")], body(json!({"dag": dag})), 415, "unsupported_media_type"),
+        ("POST", VALIDATE.into(), &[], body(json!({"dag": dag})), 415, "unsupported_media_type"),
+        ("POST", VALIDATE.into(), json_ct, Bytes::from(vec![b' '; 5000]), 413, "payload_too_large"),
+        ("GET", q(&vec![b' '; 5000]), &[], Bytes::new(), 413, "payload_too_large"),
+        ("POST", VALIDATE.into(), json_ct, body(json!({"dag": dag, "treatment": "X", "outcome": "Nope"})), 422, "unknown_node"),
+        ("POST", "/v1/causal/backdoor".into(), json_ct, body(json!({"dag": dag, "treatment": "X", "outcome": "Y", "adjustment": ["Q"]})), 422, "unknown_node"),
+        ("POST", "/v1/causal/d-separation".into(), json_ct, body(json!({"dag": cyclic, "x": "A", "y": "B"})), 422, "cyclic_graph"),
+        ("POST", "/v1/causal/backdoor".into(), json_ct, body(json!({"dag": cyclic, "treatment": "A", "outcome": "B"})), 422, "cyclic_graph"),
+        ("POST", "/v1/causal/frontdoor".into(), json_ct, body(json!({"dag": {"edges": [["A","A"], ["A","B"]]}, "treatment": "A", "outcome": "B", "mediators": []})), 422, "cyclic_graph"),
+        ("POST", VALIDATE.into(), json_ct, body(json!({"dag": {"nodes": too_many_nodes}})), 422, "too_many_nodes"),
+        ("POST", VALIDATE.into(), json_ct, body(json!({"dag": dag, "treatment": "X", "outcome": "X"})), 422, "overlapping_sets"),
+        ("POST", "/v1/causal/d-separation".into(), json_ct, body(json!({"dag": dag, "queries": queries})), 422, "over_limit"),
+        ("POST", VALIDATE.into(), json_ct, body(json!({"dag": dag, "unknown_field": 1})), 422, "invalid_request"),
+        ("POST", VALIDATE.into(), json_ct, Bytes::from(non_utf8.clone()), 400, "invalid_utf8"),
+        ("GET", q(&non_utf8), &[], Bytes::new(), 400, "invalid_utf8"),
+        ("GET", "/v1/nothing".into(), &[], Bytes::new(), 404, "not_found"),
+        ("DELETE", VALIDATE.into(), &[], Bytes::new(), 405, "method_not_allowed"),
+        ("POST", "/admin/cache/clear".into(), &[], Bytes::new(), 401, "unauthorized"),
+        ("POST", "/admin/cache/clear".into(), &[("authorization", "Bearer wrong")], Bytes::new(), 401, "unauthorized"),
+    ];
+    for (method, target, headers, body, status, code) in cases {
+        let r = server.send(method, &target, headers, body).await;
+        let e = assert_error(&r, status, code);
+        if code == "unknown_node" {
+            let names = e["details"]["nodes"].as_array().unwrap();
+            assert!(names == &[json!("Nope")] || names == &[json!("Q")], "{e}");
+        }
+        if status == 405 {
+            assert_eq!(r.header("allow"), Some("GET, HEAD, POST"));
+        }
+        server.assert_healthy().await;
+    }
+
+    // Answers that are 200 for odd graphs.
+    let v = server.post(VALIDATE, &json!({"dag": cyclic})).await.json().unwrap();
+    assert_eq!((v["acyclic"].clone(), v["cycle"].clone()), (json!(false), json!(["A", "B", "A"])));
+    let v = server.post(VALIDATE, &json!({"dag": {"edges": [["A","A"]]}})).await.json().unwrap();
+    assert_eq!(v["cycle"], json!(["A", "A"]));
+    let v = server.post(VALIDATE, &json!({"dag": {"edges": [["A","B"], ["A","B"]]}})).await.json().unwrap();
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1), "{v}");
+    let v = server.post(VALIDATE, &json!({"dag": {}})).await.json().unwrap();
+    assert_eq!(v["node_count"], 0);
+
+    // The admin token works, and the metrics saw it all.
+    let r = server.send("POST", "/admin/cache/clear", &[("authorization", "Bearer tok")], Bytes::new()).await;
+    assert_eq!(r.status, 200);
+    assert!(r.json().unwrap()["cleared"].as_u64().unwrap() >= 4);
+    let metrics = server.send("GET", "/metrics", &[], Bytes::new()).await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(text.contains("isl_requests_total{route=\"/v1/causal/validate\",status=\"413\"} 2"), "{text}");
+    assert!(text.contains("isl_requests_total{route=\"unmatched\",status=\"404\"} 1"), "{text}");
+}
+
+#[tokio::test]
+async fn get_post_etag_and_304_over_http() {
+    let server = Server::start(&[]);
+    let body = json!({"dag": {"edges": [["Z","X"], ["Z","Y"], ["X","Y"]]}, "treatment": "X", "outcome": "Y"});
+    let mut conn = server.conn().await;
+    let json_ct = [("content-type", "application/json")];
+    let p = conn.send("POST", VALIDATE, &json_ct, serde_json::to_vec(&body).unwrap().into()).await.unwrap();
+    assert_eq!((p.status, p.header("x-cache")), (200, Some("miss")));
+    let target = q(&serde_json::to_vec(&body).unwrap());
+    let g = conn.send("GET", &target, &[], Bytes::new()).await.unwrap();
+    assert_eq!((g.status, g.header("x-cache")), (200, Some("hit")));
+    assert_eq!(p.body, g.body);
+    let etag = p.header("etag").unwrap();
+    assert_eq!(g.header("etag"), Some(etag));
+    assert!(g.header("cache-control").unwrap().starts_with("public, max-age="));
+    assert!(g.header("server-timing").unwrap().contains("compute;dur="));
+    let r = conn.send("GET", &target, &[("if-none-match", etag)], Bytes::new()).await.unwrap();
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    assert_eq!(r.header("etag"), Some(etag));
+    let r = conn.send("GET", "/openapi.json", &[], Bytes::new()).await.unwrap();
+    assert_eq!(r.json().unwrap()["openapi"], "3.1.0");
+}
+
+/// Sends the head and the first half of a POST body, leaving the request in flight.
+async fn start_slow_request(addr: &str) -> (TcpStream, Vec<u8>) {
+    let body = br#"{"dag": {"edges": [["Z","X"], ["Z","Y"], ["X","Y"]]}, "treatment": "X", "outcome": "Y"}"#.to_vec();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {VALIDATE} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let half = body.len() / 2;
+    stream.write_all(&body[..half]).await.unwrap();
+    stream.flush().await.unwrap();
+    (stream, body[half..].to_vec())
+}
+
+/// Sends the rest and reads the whole response (the server closes the connection).
+async fn finish_slow_request(mut stream: TcpStream, rest: &[u8]) -> (u16, Value) {
+    stream.write_all(rest).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{text}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or_else(|_| panic!("{text}")))
+}
+
+/// Starts a slow request that holds the server's only permit (`--max-concurrency 1`), proved by
+/// a 429 on another connection; returns it with the rest of its body, and the 429. Retries when
+/// the probe won the race for the permit (the slow request then got the 429 itself).
+async fn hold_the_only_permit(server: &Server) -> (TcpStream, Vec<u8>, ClientResponse) {
+    for _ in 0..50 {
+        let (stream, rest) = start_slow_request(&server.addr).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let r = server.send("GET", "/health", &[], Bytes::new()).await;
+        if r.status == 429 {
+            return (stream, rest, r);
+        }
+        // Dropping the stream ends the slow request, whoever got the permit.
+        drop(stream);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the slow request never held the permit");
+}
+
+#[tokio::test]
+async fn over_the_concurrency_limit_answers_429_with_retry_after() {
+    let server = Server::start(&["--max-concurrency", "1"]);
+    let (stream, rest, r) = hold_the_only_permit(&server).await;
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_error(&r, 429, "overloaded");
+    let (status, v) = finish_slow_request(stream, &rest).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["identification"]["backdoor_sets"], json!([["Z"]]));
+    // The permit is back: the server serves again, and counted the 429s.
+    server.assert_healthy().await;
+    let text = server.send("GET", "/metrics", &[], Bytes::new()).await;
+    assert!(String::from_utf8_lossy(&text.body).contains("isl_requests_total{route=\"/health\",status=\"429\"}"));
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_then_exits() {
+    let mut server = Server::start(&["--max-concurrency", "1"]);
+    let (stream, rest, _) = hold_the_only_permit(&server).await;
+    server.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // New connections are refused once shutdown began...
+    assert!(TcpStream::connect(&server.addr).await.is_err(), "still accepting after SIGTERM");
+    // ...but the request in flight completes.
+    let (status, _) = finish_slow_request(stream, &rest).await;
+    assert_eq!(status, 200);
+    let exit = server.wait_exit(Duration::from_secs(10));
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[tokio::test]
+async fn sigint_on_an_idle_server_exits_cleanly() {
+    let mut server = Server::start(&[]);
+    server.assert_healthy().await;
+    server.signal("-INT");
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+}
+
+fn temp_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("isl-test-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn validate_command_prints_the_route_body() {
+    let good = temp_file(
+        "good.json",
+        br#"{"dag": {"edges": [["Z","X"], ["Z","Y"], ["X","Y"]]}, "treatment": "X", "outcome": "Y"}"#,
+    );
+    let out = Command::new(BIN).args(["validate"]).arg(&good).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["identification"]["backdoor_sets"], json!([["Z"]]));
+
+    let bad = temp_file("bad.json", br#"{"dag": {"edges": [["A","B"]]}, "treatment": "A", "outcome": "Q"}"#);
+    let out = Command::new(BIN).args(["validate"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "unknown_node");
+
+    let mut child =
+        Command::new(BIN).args(["validate", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    {
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(br#"{"dag": {"edges": [["A","B"], ["B","A"]]}}"#).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["acyclic"], false);
+
+    let out = Command::new(BIN).args(["validate", "/nonexistent/isl.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading /nonexistent/isl.json"));
+    let _ = std::fs::remove_file(good);
+    let _ = std::fs::remove_file(bad);
+}
+
+fn bench(server: &Server, args: &[&str]) -> (std::process::ExitStatus, Value) {
+    let url = format!("http://{}", server.addr);
+    let out = Command::new(BIN).args(["bench", "--url", &url, "--json", "--seed", "7"]).args(args).output().unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {} / {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    (out.status, report)
+}
+
+#[test]
+fn bench_command_reports_json() {
+    let server = Server::start(&[]);
+    let (status, r) =
+        bench(&server, &["--scenario", "concurrent", "--concurrency", "2", "--requests", "8", "--warmup", "2"]);
+    assert!(status.success(), "{r}");
+    assert_eq!((r["requests"].clone(), r["ok"].clone(), r["errors"].clone()), (json!(8), json!(8), json!(0)));
+    assert_eq!(r["cache"]["miss"], 8);
+    for k in ["mean", "p50", "p95", "p99", "max"] {
+        assert!(r["latency_ms"][k].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert!(r["throughput_rps"].as_f64().unwrap() > 0.0);
+
+    let (status, r) =
+        bench(&server, &["--scenario", "sequential-cached", "--method", "get", "--requests", "10", "--warmup", "1"]);
+    assert!(status.success(), "{r}");
+    assert_eq!(r["cache"]["hit_rate"], 1.0);
+    assert_eq!(r["method"], "GET");
+
+    let (status, r) =
+        bench(&server, &["--scenario", "sequential-cached", "--requests", "3", "--sla-p95-ms", "0.000001"]);
+    assert!(!status.success());
+    assert_eq!(r["sla_ok"], false);
+}
