@@ -102,6 +102,9 @@ fn q(body: &[u8]) -> String {
     format!("{VALIDATE}?q={}", isl_service::encode_query(body))
 }
 
+/// Method, target, headers, body, expected status, expected error code.
+type Case<'a> = (&'a str, String, &'a [(&'a str, &'a str)], Bytes, u16, &'a str);
+
 #[tokio::test]
 async fn bad_input_over_http_gets_the_right_error_and_the_server_keeps_serving() {
     let server = Server::start(&[
@@ -124,7 +127,7 @@ async fn bad_input_over_http_gets_the_right_error_and_the_server_keeps_serving()
     let too_many_nodes: Vec<String> = (0..51).map(|i| format!("N{i}")).collect();
     let queries: Vec<Value> = (0..11).map(|_| json!({"x": "X", "y": "Y"})).collect();
     #[rustfmt::skip]
-    let cases: Vec<(&str, String, &[(&str, &str)], Bytes, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("POST", VALIDATE.into(), json_ct, Bytes::from_static(b"{\"dag\": "), 400, "malformed_json"),
         ("GET", format!("{VALIDATE}?q=%%%"), &[], Bytes::new(), 400, "invalid_base64"),
         ("GET", format!("{VALIDATE}?q=not*base64"), &[], Bytes::new(), 400, "invalid_base64"),
