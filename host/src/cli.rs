@@ -40,6 +40,9 @@ pub struct ServiceArgs {
     /// Response cache shards.
     #[arg(long, env = "ISL_CACHE_SHARDS", default_value_t = 8)]
     pub cache_shards: usize,
+    /// Entries of the raw-request memo (exact request bytes → cache key; repeats skip decoding).
+    #[arg(long, env = "ISL_MEMO_ENTRIES", default_value_t = 65_536)]
+    pub memo_entries: usize,
     /// Largest request body (or decoded `q`) in bytes.
     #[arg(long, env = "ISL_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -85,6 +88,7 @@ impl ServiceArgs {
                 capacity_bytes: self.cache_bytes,
                 ttl_secs: self.cache_ttl_secs,
                 shards: self.cache_shards,
+                memo_entries: self.memo_entries,
             },
             cache_control: CacheControl {
                 max_age: self.max_age,

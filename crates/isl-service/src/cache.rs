@@ -83,6 +83,9 @@ impl BuildHasher for KeyHasherBuilder {
 
 type Inner = Cache<u128, Entry, EntryWeighter, KeyHasherBuilder, EvictionCounter>;
 
+/// Raw request hash → cache key.
+type Memo = Cache<u128, u128, quick_cache::UnitWeighter, KeyHasherBuilder>;
+
 /// What a lookup found.
 pub enum Lookup<'a> {
     /// A fresh entry was there.
@@ -143,6 +146,7 @@ pub struct CacheSnapshot {
 /// The response cache.
 pub struct ResponseCache {
     inner: Option<Inner>,
+    memo: Option<Memo>,
     evictions: EvictionCounter,
     ttl_nanos: u64,
     capacity_bytes: u64,
@@ -173,8 +177,18 @@ impl ResponseCache {
                 ),
             }
         });
+        let memo = (config.memo_entries > 0 && inner.is_some()).then(|| {
+            Cache::with(
+                config.memo_entries,
+                config.memo_entries as u64,
+                quick_cache::UnitWeighter,
+                KeyHasherBuilder,
+                Default::default(),
+            )
+        });
         ResponseCache {
             inner,
+            memo,
             evictions,
             ttl_nanos: config.ttl_secs.saturating_mul(1_000_000_000),
             capacity_bytes: config.capacity_bytes,
@@ -225,12 +239,34 @@ impl ResponseCache {
         Lookup::Bypass
     }
 
+    /// A fresh entry for `key`, counted as a hit; `None` (not counted) otherwise. Never waits.
+    pub fn get_fresh(&self, key: u128, now: u64) -> Option<Entry> {
+        let entry = self.inner.as_ref()?.get(&key).filter(|e| self.fresh(e, now))?;
+        self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        Some(entry)
+    }
+
+    /// The cache key remembered for a raw request hash.
+    pub fn memo_get(&self, raw: u128) -> Option<u128> {
+        self.memo.as_ref()?.get(&raw)
+    }
+
+    /// Remembers the cache key of a raw request hash.
+    pub fn memo_insert(&self, raw: u128, key: u128) {
+        if let Some(memo) = &self.memo {
+            memo.insert(raw, key);
+        }
+    }
+
     /// Removes every entry; returns how many there were.
     pub fn clear(&self) -> u64 {
         match &self.inner {
             Some(inner) => {
                 let n = inner.len() as u64;
                 inner.clear();
+                if let Some(memo) = &self.memo {
+                    memo.clear();
+                }
                 n
             }
             None => 0,
@@ -269,7 +305,8 @@ mod tests {
 
     #[test]
     fn hit_after_insert_and_ttl_expiry() {
-        let cache = ResponseCache::new(&CacheConfig { capacity_bytes: 1 << 20, ttl_secs: 10, shards: 1 });
+        let cache =
+            ResponseCache::new(&CacheConfig { capacity_bytes: 1 << 20, ttl_secs: 10, shards: 1, memo_entries: 16 });
         fill(&cache, 1, 100, 0);
         assert!(matches!(cache.lookup(1, || 9_000_000_000), Lookup::Hit(_)));
         assert!(matches!(cache.lookup(1, || 10_000_000_000), Lookup::Miss(_)));
@@ -280,7 +317,7 @@ mod tests {
     #[test]
     fn evicts_when_over_capacity() {
         let cap = 10 * (1000 + ENTRY_OVERHEAD_BYTES);
-        let cache = ResponseCache::new(&CacheConfig { capacity_bytes: cap, ttl_secs: 0, shards: 1 });
+        let cache = ResponseCache::new(&CacheConfig { capacity_bytes: cap, ttl_secs: 0, shards: 1, memo_entries: 16 });
         for k in 0..50u128 {
             fill(&cache, k, 1000, 0);
         }
@@ -294,14 +331,15 @@ mod tests {
 
     #[test]
     fn disabled_cache_bypasses() {
-        let cache = ResponseCache::new(&CacheConfig { capacity_bytes: 0, ttl_secs: 0, shards: 1 });
+        let cache = ResponseCache::new(&CacheConfig { capacity_bytes: 0, ttl_secs: 0, shards: 1, memo_entries: 16 });
         assert!(matches!(cache.lookup(1, || 0), Lookup::Bypass));
         assert_eq!(cache.clear(), 0);
     }
 
     #[test]
     fn dropped_guard_lets_the_next_request_compute() {
-        let cache = ResponseCache::new(&CacheConfig { capacity_bytes: 1 << 20, ttl_secs: 0, shards: 1 });
+        let cache =
+            ResponseCache::new(&CacheConfig { capacity_bytes: 1 << 20, ttl_secs: 0, shards: 1, memo_entries: 16 });
         match cache.lookup(7, || 0) {
             Lookup::Miss(g) => drop(g),
             _ => panic!("expected a miss"),

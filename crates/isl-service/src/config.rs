@@ -43,11 +43,14 @@ pub struct CacheConfig {
     /// Independent shards (rounded to a power of two); more shards, less lock contention, but
     /// each shard holds `capacity_bytes / shards` and evicts on its own.
     pub shards: usize,
+    /// Entries of the raw-request memo, which maps the exact bytes of a request already seen to
+    /// its cache key so that repeats skip decoding and canonicalisation; 0 disables it.
+    pub memo_entries: usize,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { capacity_bytes: 64 * 1024 * 1024, ttl_secs: 3_600, shards: 8 }
+        CacheConfig { capacity_bytes: 64 * 1024 * 1024, ttl_secs: 3_600, shards: 8, memo_entries: 65_536 }
     }
 }
 

@@ -488,6 +488,32 @@ fn cache_hit_miss_and_errors_never_cached() {
 }
 
 #[test]
+fn repeated_bytes_skip_decoding_but_answer_the_same() {
+    let s = service();
+    let body = json!({"dag": confounded(), "treatment": "X", "outcome": "Y"});
+    let first = post(&s, VALIDATE, &body);
+    let again = post(&s, VALIDATE, &body);
+    let via_get = get(&s, VALIDATE, &body);
+    assert_eq!((again.header("x-cache"), via_get.header("x-cache")), (Some("hit"), Some("hit")));
+    for r in [&again, &via_get] {
+        assert_eq!(r.body, first.body);
+        assert_eq!(r.header("etag"), first.header("etag"));
+        assert_eq!(r.header("cache-control"), first.header("cache-control"));
+        assert!(r.header("server-timing").unwrap().contains("compute;dur=0.000"));
+    }
+    // A known request that is no longer cached is decoded and computed again.
+    let s = service_with(|c| c.admin_token = Some("t".into()));
+    assert_eq!(post(&s, VALIDATE, &body).header("x-cache"), Some("miss"));
+    let clear = Request::new(Method::Post, "/admin/cache/clear").with_header("authorization", "Bearer t");
+    assert_eq!(s.handle(clear).status, 200);
+    assert_eq!(post(&s, VALIDATE, &body).header("x-cache"), Some("miss"));
+    // 304 from the memo as well.
+    let etag = first.header("etag").unwrap().to_string();
+    let req = Request::post_json(VALIDATE, serde_json::to_vec(&body).unwrap()).with_header("if-none-match", etag);
+    assert_eq!(s.handle(req).status, 304);
+}
+
+#[test]
 fn ttl_expiry_with_a_fake_clock() {
     let clock = Arc::new(ManualClock::new(1_000));
     let config = Config { cache: CacheConfig { ttl_secs: 60, ..CacheConfig::default() }, ..Config::default() };
@@ -505,7 +531,7 @@ fn ttl_expiry_with_a_fake_clock() {
 
 #[test]
 fn eviction_when_over_capacity_in_bytes() {
-    let s = service_with(|c| c.cache = CacheConfig { capacity_bytes: 4096, ttl_secs: 0, shards: 1 });
+    let s = service_with(|c| c.cache = CacheConfig { capacity_bytes: 4096, ttl_secs: 0, shards: 1, memo_entries: 64 });
     for i in 0..40 {
         let r = post(
             &s,
