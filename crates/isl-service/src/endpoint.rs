@@ -1,5 +1,5 @@
 //! Compute routes as a table: each route is one [`Endpoint`] implementation plus one line in
-//! [`compute_routes`]. The service does decoding, canonicalisation, hashing, caching and
+//! `compute_routes`. The service does decoding, canonicalisation, hashing, caching and
 //! encoding the same way for all of them.
 
 use serde::Serialize;

@@ -17,6 +17,8 @@
 //! assert_eq!(answer["identification"]["backdoor_sets"], serde_json::json!([["Z"]]));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod clock;
 pub mod config;
