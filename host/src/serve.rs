@@ -161,7 +161,13 @@ async fn handle(State(state): State<AppState>, req: axum::extract::Request) -> a
         headers,
         body,
     };
-    let response = state.service.handle(request);
+    // A panic would be a bug; answer 500 and keep serving rather than drop the connection.
+    let service = &state.service;
+    let response =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| service.handle(request))).unwrap_or_else(|_| {
+            tracing::error!(method = %parts.method, path = %parts.uri.path(), "handler panicked");
+            ServiceError::Internal("the handler panicked".into()).to_response()
+        });
     debug!(method = %parts.method, path = %parts.uri.path(), status = response.status, elapsed_us = started.elapsed().as_micros() as u64, "request");
     into_axum(response)
 }

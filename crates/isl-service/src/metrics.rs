@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use hdrhistogram::Histogram;
 
@@ -64,9 +64,7 @@ impl Metrics {
     /// Records one answered request.
     pub fn record(&self, label: &str, status: u16, latency_nanos: u64) {
         let r = self.route(label);
-        if let Ok(mut s) = r.statuses.lock() {
-            *s.entry(status).or_insert(0) += 1;
-        }
+        *lock(&r.statuses).entry(status).or_insert(0) += 1;
         let secs = latency_nanos as f64 / 1e9;
         for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&r.buckets) {
             if secs <= *bound {
@@ -75,16 +73,14 @@ impl Metrics {
         }
         r.count.fetch_add(1, Ordering::Relaxed);
         r.sum_nanos.fetch_add(latency_nanos, Ordering::Relaxed);
-        if let Ok(mut h) = r.hdr.lock()
-            && let Some(h) = h.as_mut()
-        {
+        if let Some(h) = lock(&r.hdr).as_mut() {
             h.saturating_record((latency_nanos / 1_000).max(1));
         }
     }
 
     /// Requests recorded with a status, for a route label.
     pub fn count(&self, label: &str, status: u16) -> u64 {
-        self.route(label).statuses.lock().map(|s| s.get(&status).copied().unwrap_or(0)).unwrap_or(0)
+        lock(&self.route(label).statuses).get(&status).copied().unwrap_or(0)
     }
 
     /// The Prometheus text exposition of every metric.
@@ -99,10 +95,8 @@ impl Metrics {
 
         header(o, "isl_requests_total", "counter", "Requests answered, by route and status.");
         for r in &self.routes {
-            if let Ok(s) = r.statuses.lock() {
-                for (status, n) in s.iter() {
-                    let _ = writeln!(o, "isl_requests_total{{route=\"{}\",status=\"{status}\"}} {n}", r.label);
-                }
+            for (status, n) in lock(&r.statuses).iter() {
+                let _ = writeln!(o, "isl_requests_total{{route=\"{}\",status=\"{status}\"}} {n}", r.label);
             }
         }
 
@@ -125,9 +119,7 @@ impl Metrics {
 
         header(o, "isl_request_latency_seconds", "summary", "Request latency quantiles (P50/P95/P99), by route.");
         for r in self.routes.iter().filter(|r| r.count.load(Ordering::Relaxed) > 0) {
-            if let Ok(h) = r.hdr.lock()
-                && let Some(h) = h.as_ref()
-            {
+            if let Some(h) = lock(&r.hdr).as_ref() {
                 for q in QUANTILES {
                     let v = h.value_at_quantile(q) as f64 / 1e6;
                     let _ = writeln!(o, "isl_request_latency_seconds{{route=\"{}\",quantile=\"{q}\"}} {v:.6}", r.label);
@@ -160,6 +152,11 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Locks, recovering from poisoning: counters stay usable after a panic elsewhere.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn header(o: &mut String, name: &str, kind: &str, help: &str) {
