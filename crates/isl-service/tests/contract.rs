@@ -553,11 +553,24 @@ fn big_validate_request(nodes: usize, max_sets: usize) -> Value {
     json!({"dag": dag, "treatment": format!("V{}", nodes / 2), "outcome": format!("V{}", nodes - 1), "max_sets": max_sets})
 }
 
+/// A real clock where every reading costs a little time: the deadline poll inside the engine
+/// makes a big computation slow whatever the engine's speed, so that concurrent requests surely
+/// arrive while it runs.
+struct SlowClock(SystemClock);
+
+impl Clock for SlowClock {
+    fn now_nanos(&self) -> u64 {
+        std::thread::sleep(std::time::Duration::from_micros(300));
+        self.0.now_nanos()
+    }
+}
+
 #[test]
 fn concurrent_identical_misses_coalesce() {
-    // A slow request (hundreds of ms in a debug build): one thread computes it; the others,
-    // started together, find the placeholder and wait for its answer (or, if late, hit).
-    let s = Arc::new(service());
+    // One thread computes a slow request; the others, started together, find the placeholder
+    // and wait for its answer (or, if late, hit).
+    let config = Config { deadline_ms: 600_000, ..Config::default() };
+    let s = Arc::new(Service::new(config, Arc::new(SlowClock(SystemClock::new()))));
     let body = Arc::new(serde_json::to_vec(&big_validate_request(3000, 150)).unwrap());
     let threads = 4;
     let barrier = Arc::new(Barrier::new(threads));
