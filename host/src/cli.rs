@@ -61,6 +61,9 @@ pub struct ServiceArgs {
     /// `max_sets` when a request gives none.
     #[arg(long, env = "ISL_DEFAULT_MAX_SETS", default_value_t = 100)]
     pub default_max_sets: usize,
+    /// Criterion checks spent searching minimal front-door sets (answers say `truncated` past it).
+    #[arg(long, env = "ISL_FRONTDOOR_BUDGET", default_value_t = isl_causal::CausalOptions::default().frontdoor_budget)]
+    pub frontdoor_budget: usize,
     /// Per-request compute deadline in milliseconds (504 past it).
     #[arg(long, env = "ISL_DEADLINE_MS", default_value_t = 10_000)]
     pub deadline_ms: u64,
@@ -103,6 +106,7 @@ impl ServiceArgs {
         config.causal.max_queries = self.max_queries;
         config.causal.max_sets_ceiling = self.max_sets;
         config.causal.default_max_sets = self.default_max_sets;
+        config.causal.frontdoor_budget = self.frontdoor_budget;
         config
     }
 }
