@@ -391,7 +391,12 @@ fn disjoint(graph: &Graph, a: &[NodeId], b: &[NodeId], fa: &str, fb: &str) -> Re
 }
 
 /// Answers `/v1/causal/d-separation`: one query or many on one graph (the graph is built once).
-pub fn d_separation(req: &DSeparationRequest, opts: &CausalOptions) -> Result<DSeparationResponse, CausalError> {
+/// `stop` is polled between queries.
+pub fn d_separation(
+    req: &DSeparationRequest,
+    opts: &CausalOptions,
+    stop: &dyn Fn() -> bool,
+) -> Result<DSeparationResponse, CausalError> {
     let single = match (&req.x, &req.y, &req.queries) {
         (Some(x), Some(y), None) => Some((x, y)),
         (None, None, Some(_)) if req.given.is_none() => None,
@@ -409,6 +414,9 @@ pub fn d_separation(req: &DSeparationRequest, opts: &CausalOptions) -> Result<DS
     let dag = Dag::from_spec(&req.dag, &opts.graph)?;
     let mut ds = crate::dsep::DSeparation::new(&dag);
     let mut answer = |x: &NodeNames, y: &NodeNames, z: &NodeNames, at: &str| -> Result<bool, CausalError> {
+        if stop() {
+            return Err(CausalError::Interrupted);
+        }
         let xs = resolve_nonempty(&dag, x, &format!("{at}x"))?;
         let ys = resolve_nonempty(&dag, y, &format!("{at}y"))?;
         let zs = dag.resolve(&z.to_vec(), &format!("{at}given"))?;
@@ -434,9 +442,17 @@ pub fn d_separation(req: &DSeparationRequest, opts: &CausalOptions) -> Result<DS
     }
 }
 
-/// Answers `/v1/causal/backdoor`.
-pub fn backdoor(req: &BackdoorRequest, opts: &CausalOptions) -> Result<CriterionResponse, CausalError> {
+/// Answers `/v1/causal/backdoor`. The check is linear in the graph; `stop` is polled once the
+/// graph is built.
+pub fn backdoor(
+    req: &BackdoorRequest,
+    opts: &CausalOptions,
+    stop: &dyn Fn() -> bool,
+) -> Result<CriterionResponse, CausalError> {
     let dag = Dag::from_spec(&req.dag, &opts.graph)?;
+    if stop() {
+        return Err(CausalError::Interrupted);
+    }
     let x = resolve_nonempty(&dag, &req.treatment, "treatment")?;
     let y = resolve_nonempty(&dag, &req.outcome, "outcome")?;
     let z = dag.resolve(&req.adjustment.to_vec(), "adjustment")?;
@@ -478,10 +494,17 @@ pub fn backdoor(req: &BackdoorRequest, opts: &CausalOptions) -> Result<Criterion
     Ok(response)
 }
 
-/// Answers `/v1/causal/frontdoor`. The treatment–outcome pair must form a DAG query (422 on a
-/// cycle, unknown names or overlapping sets).
-pub fn frontdoor(req: &FrontdoorRequest, opts: &CausalOptions) -> Result<CriterionResponse, CausalError> {
+/// Answers `/v1/causal/frontdoor` (422 on a cycle, unknown names or overlapping sets). The check
+/// is linear in the graph; `stop` is polled once the graph is built.
+pub fn frontdoor(
+    req: &FrontdoorRequest,
+    opts: &CausalOptions,
+    stop: &dyn Fn() -> bool,
+) -> Result<CriterionResponse, CausalError> {
     let dag = Dag::from_spec(&req.dag, &opts.graph)?;
+    if stop() {
+        return Err(CausalError::Interrupted);
+    }
     let x = resolve_nonempty(&dag, &req.treatment, "treatment")?;
     let y = resolve_nonempty(&dag, &req.outcome, "outcome")?;
     let m = dag.resolve(&req.mediators.to_vec(), "mediators")?;

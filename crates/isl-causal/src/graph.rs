@@ -37,16 +37,20 @@ impl DagSpec {
     /// warning survives); latent sorted without duplicates. Two specs describing the same graph
     /// with nodes and edges in any order have the same canonical form.
     pub fn canonical(&self) -> DagSpec {
-        let mut nodes: Vec<String> = self.nodes.iter().flatten().cloned().collect();
-        nodes.extend(self.edges.iter().flat_map(|[a, b]| [a.clone(), b.clone()]));
+        let mut nodes: Vec<&str> = self.nodes.iter().flatten().map(String::as_str).collect();
+        nodes.extend(self.edges.iter().flat_map(|[a, b]| [a.as_str(), b.as_str()]));
         nodes.sort_unstable();
         nodes.dedup();
-        let mut edges = self.edges.clone();
+        let mut edges: Vec<(&str, &str)> = self.edges.iter().map(|[a, b]| (a.as_str(), b.as_str())).collect();
         edges.sort_unstable();
-        let mut latent = self.latent.clone();
+        let mut latent: Vec<&str> = self.latent.iter().map(String::as_str).collect();
         latent.sort_unstable();
         latent.dedup();
-        DagSpec { nodes: Some(nodes), edges, latent }
+        DagSpec {
+            nodes: Some(nodes.into_iter().map(str::to_owned).collect()),
+            edges: edges.into_iter().map(|(a, b)| [a.to_owned(), b.to_owned()]).collect(),
+            latent: latent.into_iter().map(str::to_owned).collect(),
+        }
     }
 
     /// A 128-bit hash of the canonical form (xxh3), independent of node and edge order.

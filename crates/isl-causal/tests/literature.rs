@@ -17,7 +17,7 @@ fn sets(v: &[&[&str]]) -> Vec<Vec<String>> {
 fn check(dag: serde_json::Value, x: &str, y: &str, z: &[&str]) -> CriterionResponse {
     let req: BackdoorRequest =
         serde_json::from_value(json!({"dag": dag, "treatment": x, "outcome": y, "adjustment": z})).unwrap();
-    backdoor(&req.canonical(), &CausalOptions::default()).unwrap()
+    backdoor(&req.canonical(), &CausalOptions::default(), &|| false).unwrap()
 }
 
 use isl_causal::{BackdoorRequest, CriterionResponse};
@@ -69,7 +69,7 @@ fn front_door_graph() {
     assert!(id.identifiable);
     let req: isl_causal::FrontdoorRequest =
         serde_json::from_value(json!({"dag": dag, "treatment": "X", "outcome": "Y", "mediators": ["M"]})).unwrap();
-    assert!(frontdoor(&req.canonical(), &CausalOptions::default()).unwrap().valid);
+    assert!(frontdoor(&req.canonical(), &CausalOptions::default(), &|| false).unwrap().valid);
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn cyclic_graph_is_reported_not_rejected_by_validate() {
     // Routes that need a DAG reject it, naming the cycle.
     let req: isl_causal::DSeparationRequest =
         serde_json::from_value(json!({"dag": {"edges": [["A","B"],["B","A"]]}, "x": "A", "y": "B"})).unwrap();
-    match d_separation(&req.canonical(), &opts) {
+    match d_separation(&req.canonical(), &opts, &|| false) {
         Err(CausalError::Cyclic { cycle }) => assert_eq!(cycle, vec!["A", "B", "A"]),
         other => panic!("expected a cycle error, got {other:?}"),
     }

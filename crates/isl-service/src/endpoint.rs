@@ -155,7 +155,7 @@ pub mod causal {
             req: &DSeparationRequest,
             ctx: &ComputeContext<'_>,
         ) -> Result<DSeparationResponse, ServiceError> {
-            Ok(api::d_separation(req, &ctx.config.causal)?)
+            Ok(api::d_separation(req, &ctx.config.causal, ctx.stop)?)
         }
     }
 
@@ -173,7 +173,7 @@ pub mod causal {
         }
 
         fn compute(&self, req: &BackdoorRequest, ctx: &ComputeContext<'_>) -> Result<CriterionResponse, ServiceError> {
-            Ok(api::backdoor(req, &ctx.config.causal)?)
+            Ok(api::backdoor(req, &ctx.config.causal, ctx.stop)?)
         }
     }
 
@@ -191,7 +191,7 @@ pub mod causal {
         }
 
         fn compute(&self, req: &FrontdoorRequest, ctx: &ComputeContext<'_>) -> Result<CriterionResponse, ServiceError> {
-            Ok(api::frontdoor(req, &ctx.config.causal)?)
+            Ok(api::frontdoor(req, &ctx.config.causal, ctx.stop)?)
         }
     }
 }

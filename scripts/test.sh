@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test of isl from a fresh clone with only the Rust toolchain installed:
+# formatting, lints, unit / property / integration tests, end-to-end HTTP tests against the real
+# `isl` binary, and the wasm32 builds of the transport-free crates.
+#
+# Set CARGO_TARGET_DIR to a cache outside the clone to speed reruns; nothing depends on it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain targets"
+# rust-toolchain.toml declares them; adding them here covers rustup versions that do not
+# install a toolchain file's targets on their own.
+rustup target add wasm32-wasip2 wasm32-unknown-unknown >/dev/null
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "wasm32 builds of the core crates"
+for target in wasm32-wasip2 wasm32-unknown-unknown; do
+  cargo check --locked -p isl-causal -p isl-service --target "$target"
+done
+
+echo
+echo "all tests passed"
