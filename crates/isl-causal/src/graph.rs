@@ -37,18 +37,36 @@ impl DagSpec {
     /// warning survives); latent sorted without duplicates. Two specs describing the same graph
     /// with nodes and edges in any order have the same canonical form.
     pub fn canonical(&self) -> DagSpec {
-        let mut nodes: Vec<&str> = self.nodes.iter().flatten().map(String::as_str).collect();
-        nodes.extend(self.edges.iter().flat_map(|[a, b]| [a.as_str(), b.as_str()]));
-        nodes.sort_unstable();
-        nodes.dedup();
-        let mut edges: Vec<(&str, &str)> = self.edges.iter().map(|[a, b]| (a.as_str(), b.as_str())).collect();
-        edges.sort_unstable();
+        // Intern names, sort the distinct ones once, then sort edges as pairs of ranks: string
+        // comparisons happen only among distinct names.
+        let mut ids: HashMap<&str, u32> = HashMap::with_capacity(self.nodes.as_ref().map_or(0, Vec::len) + 16);
+        let mut names: Vec<&str> = Vec::new();
+        for name in self.nodes.iter().flatten() {
+            intern(&mut ids, &mut names, name);
+        }
+        let edges: Vec<(u32, u32)> = self
+            .edges
+            .iter()
+            .map(|[a, b]| (intern(&mut ids, &mut names, a), intern(&mut ids, &mut names, b)))
+            .collect();
+        let mut order: Vec<u32> = (0..names.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| names[a as usize].cmp(names[b as usize]));
+        let mut rank = vec![0u32; names.len()];
+        for (r, &id) in order.iter().enumerate() {
+            rank[id as usize] = r as u32;
+        }
+        let mut ranked: Vec<(u32, u32)> = edges.iter().map(|&(a, b)| (rank[a as usize], rank[b as usize])).collect();
+        ranked.sort_unstable();
+        let sorted_names: Vec<String> = order.iter().map(|&id| names[id as usize].to_owned()).collect();
         let mut latent: Vec<&str> = self.latent.iter().map(String::as_str).collect();
         latent.sort_unstable();
         latent.dedup();
         DagSpec {
-            nodes: Some(nodes.into_iter().map(str::to_owned).collect()),
-            edges: edges.into_iter().map(|(a, b)| [a.to_owned(), b.to_owned()]).collect(),
+            edges: ranked
+                .into_iter()
+                .map(|(a, b)| [sorted_names[a as usize].clone(), sorted_names[b as usize].clone()])
+                .collect(),
+            nodes: Some(sorted_names),
             latent: latent.into_iter().map(str::to_owned).collect(),
         }
     }
@@ -60,6 +78,16 @@ impl DagSpec {
         let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
         xxhash_rust::xxh3::xxh3_128(&bytes)
     }
+}
+
+/// The id of `name` in `names`, adding it when new.
+fn intern<'a>(ids: &mut HashMap<&'a str, u32>, names: &mut Vec<&'a str>, name: &'a str) -> u32 {
+    let next = names.len() as u32;
+    let id = *ids.entry(name).or_insert(next);
+    if id == next {
+        names.push(name);
+    }
+    id
 }
 
 /// Size limits applied while building a [`Graph`].

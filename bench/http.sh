@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# /v1/causal/validate over HTTP on loopback with `isl bench`: a release `isl serve` on a free
+# port, then uncached (every request a distinct 200-node DAG), cached (one request repeated)
+# and concurrent-cached scenarios. Writes bench/out/http-*.json and prints a Markdown table.
+#
+#   bash bench/http.sh            # REQUESTS=5000 CONCURRENCY=8 to change the sizes
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+out="$root/bench/out"
+mkdir -p "$out"
+requests="${REQUESTS:-3000}"
+concurrency="${CONCURRENCY:-8}"
+
+cargo build --release --locked -q -p isl
+bin="${CARGO_TARGET_DIR:-$root/target}/release/isl"
+
+log="$out/http-server.log"
+"$bin" serve --addr 127.0.0.1:0 >"$log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
+addr=""
+for _ in $(seq 1 100); do
+  addr="$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -n1 || true)"
+  [[ -n "$addr" ]] && break
+  sleep 0.05
+done
+[[ -n "$addr" ]] || { echo "server did not start:"; cat "$log"; exit 1; }
+
+run() { # scenario file extra-args...
+  local scenario="$1" file="$2"; shift 2
+  "$bin" bench --url "$addr" --mix validate-200 --scenario "$scenario" --requests "$requests" --json "$@" >"$out/$file"
+}
+run sequential-uncached http-uncached.json --warmup 100
+run sequential-cached http-cached.json --warmup 100
+run concurrent-cached http-concurrent-cached.json --concurrency "$concurrency" --warmup 200
+run concurrent http-concurrent-uncached.json --concurrency "$concurrency" --warmup 100
+
+python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+rows = [("sequential, uncached (distinct DAGs)", "http-uncached.json"),
+        ("sequential, cached (one request repeated)", "http-cached.json"),
+        ("concurrent-cached", "http-concurrent-cached.json"),
+        ("concurrent, uncached", "http-concurrent-uncached.json")]
+print("| scenario | connections | requests | errors | P50 ms | P95 ms | P99 ms | max ms | req/s | cache hit rate |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for label, f in rows:
+    r = json.load(open(f"{out}/{f}"))
+    l = r["latency_ms"]
+    print(f"| {label} | {r['concurrency']} | {r['requests']} | {r['errors'] + r['transport_errors']} | "
+          f"{l['p50']:.3f} | {l['p95']:.3f} | {l['p99']:.3f} | {l['max']:.3f} | {r['throughput_rps']:,.0f} | {r['cache']['hit_rate']:.2f} |")
+PY
