@@ -93,29 +93,36 @@ impl Dag {
         for (i, &v) in members.iter().enumerate() {
             local[v as usize] = i as u32;
         }
-        // Moral graph of G_{\underline X}[A]: parent–child edges and married co-parents.
-        let mut adj: Vec<Vec<u32>> = vec![Vec::new(); members.len()];
-        for (i, &v) in members.iter().enumerate() {
-            let pa: Vec<u32> =
-                self.parents(v).iter().filter(|&&p| !is_x[p as usize]).map(|&p| local[p as usize]).collect();
-            for (k, &p) in pa.iter().enumerate() {
-                adj[i].push(p);
-                adj[p as usize].push(i as u32);
-                for &q in &pa[k + 1..] {
-                    adj[p as usize].push(q);
-                    adj[q as usize].push(p);
-                }
-            }
-        }
-        for list in &mut adj {
-            list.sort_unstable();
-            list.dedup();
-        }
+        // Moral graph of G_{\underline X}[A], in linear size: instead of marrying the parents of
+        // a node pairwise (quadratic in its in-degree), a hub vertex that can never be in a
+        // separator joins the node and all its parents. Removing allowed vertices then
+        // disconnects exactly what it disconnects in the moral graph.
         let de_x = self.descendants(x);
+        let mut adj: Vec<Vec<u32>> = vec![Vec::new(); members.len()];
         let mut role = vec![Role::Allowed; members.len()];
         for (i, &v) in members.iter().enumerate() {
             if self.is_latent(v) || de_x[v as usize] {
                 role[i] = Role::Forbidden;
+            }
+        }
+        for (i, &v) in members.iter().enumerate() {
+            let pa: Vec<u32> =
+                self.parents(v).iter().filter(|&&p| !is_x[p as usize]).map(|&p| local[p as usize]).collect();
+            match pa.len() {
+                0 => {}
+                1 => {
+                    adj[i].push(pa[0]);
+                    adj[pa[0] as usize].push(i as u32);
+                }
+                _ => {
+                    let hub = adj.len() as u32;
+                    adj.push(Vec::with_capacity(pa.len() + 1));
+                    role.push(Role::Forbidden);
+                    for &p in pa.iter().chain(std::iter::once(&(i as u32))) {
+                        adj[hub as usize].push(p);
+                        adj[p as usize].push(hub);
+                    }
+                }
             }
         }
         for &v in y {

@@ -201,3 +201,23 @@ fn thousand_node_graph_lists_and_truncates() {
     unique.dedup();
     assert_eq!(unique.len(), list.sets.len());
 }
+
+#[test]
+fn a_node_with_thousands_of_parents_stays_linear() {
+    // Y has 5,000 parents P_i, each also a parent of X: a moral graph with married parents would
+    // have 12.5 million edges; the listing works on a linear-size equivalent.
+    let mut edges = vec![json!(["X", "Y"])];
+    for i in 0..5000 {
+        edges.push(json!([format!("P{i}"), "Y"]));
+        edges.push(json!([format!("P{i}"), "X"]));
+    }
+    let opts = CausalOptions::default();
+    let req: ValidateRequest =
+        serde_json::from_value(json!({"dag": {"edges": edges}, "treatment": "X", "outcome": "Y"})).unwrap();
+    let started = std::time::Instant::now();
+    let id =
+        validate(&req.canonical(&opts), &opts, &|| started.elapsed().as_secs() > 20).unwrap().identification.unwrap();
+    // Every parent confounds X and Y: the only minimal set is all of them.
+    assert_eq!(id.backdoor_sets.len(), 1);
+    assert_eq!(id.backdoor_sets[0].len(), 5000);
+}
