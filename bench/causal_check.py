@@ -23,6 +23,19 @@ import networkx as nx
 d_separated = getattr(nx, "is_d_separator", None) or nx.d_separated
 
 
+def d_separated_moral(g: nx.DiGraph, x: set, y: set, z: set) -> bool:
+    """d-separation by Lauritzen's criterion: ``x`` and ``y`` are disconnected in the moral
+    graph of the ancestral set of ``x ∪ y ∪ z`` once ``z`` is removed. A different algorithm
+    from both networkx's and isl's reachability searches, and fast enough to judge thousands of
+    sets on 1,000-node graphs (networkx's own check can take seconds per query there)."""
+    anc = set(x) | set(y) | set(z)
+    for v in list(anc):
+        anc |= nx.ancestors(g, v)
+    moral = nx.moral_graph(g.subgraph(anc))
+    moral.remove_nodes_from(z)
+    return not any(nx.has_path(moral, a, b) for a in x for b in y)
+
+
 def build_digraph(dag: dict) -> tuple[nx.DiGraph, frozenset]:
     """The networkx graph of a DAG JSON (``nodes``, ``edges``, ``latent``) and its latent set."""
     g = nx.DiGraph()
@@ -52,7 +65,7 @@ class BackdoorOracle:
 
     def blocks(self, z) -> bool:
         """Whether ``z`` d-separates X from Y once the edges out of X are removed."""
-        return d_separated(self.gx, {self.x}, {self.y}, set(z))
+        return d_separated_moral(self.gx, {self.x}, {self.y}, set(z))
 
     def is_valid(self, z) -> bool:
         return not (set(z) & self.forbidden) and self.blocks(z)

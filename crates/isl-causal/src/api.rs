@@ -442,6 +442,30 @@ pub fn d_separation(
     }
 }
 
+/// The DAG and the resolved, pairwise disjoint treatment, outcome and proposed set of a criterion
+/// check (`set_field` names the set in errors).
+fn criterion_inputs(
+    spec: &DagSpec,
+    treatment: &NodeNames,
+    outcome: &NodeNames,
+    set: &NodeNames,
+    set_field: &str,
+    opts: &CausalOptions,
+    stop: &dyn Fn() -> bool,
+) -> Result<(Dag, [Vec<NodeId>; 3]), CausalError> {
+    let dag = Dag::from_spec(spec, &opts.graph)?;
+    if stop() {
+        return Err(CausalError::Interrupted);
+    }
+    let x = resolve_nonempty(&dag, treatment, "treatment")?;
+    let y = resolve_nonempty(&dag, outcome, "outcome")?;
+    let z = dag.resolve(&set.to_vec(), set_field)?;
+    disjoint(&dag, &x, &y, "treatment", "outcome")?;
+    disjoint(&dag, &x, &z, "treatment", set_field)?;
+    disjoint(&dag, &y, &z, "outcome", set_field)?;
+    Ok((dag, [x, y, z]))
+}
+
 /// Answers `/v1/causal/backdoor`. The check is linear in the graph; `stop` is polled once the
 /// graph is built.
 pub fn backdoor(
@@ -449,16 +473,8 @@ pub fn backdoor(
     opts: &CausalOptions,
     stop: &dyn Fn() -> bool,
 ) -> Result<CriterionResponse, CausalError> {
-    let dag = Dag::from_spec(&req.dag, &opts.graph)?;
-    if stop() {
-        return Err(CausalError::Interrupted);
-    }
-    let x = resolve_nonempty(&dag, &req.treatment, "treatment")?;
-    let y = resolve_nonempty(&dag, &req.outcome, "outcome")?;
-    let z = dag.resolve(&req.adjustment.to_vec(), "adjustment")?;
-    disjoint(&dag, &x, &y, "treatment", "outcome")?;
-    disjoint(&dag, &x, &z, "treatment", "adjustment")?;
-    disjoint(&dag, &y, &z, "outcome", "adjustment")?;
+    let (dag, [x, y, z]) =
+        criterion_inputs(&req.dag, &req.treatment, &req.outcome, &req.adjustment, "adjustment", opts, stop)?;
     let verdict = dag.backdoor_check(&x, &y, &z);
     let names = |ids: &[NodeId]| dag.sorted_names(ids.iter().copied());
     let response = if !verdict.latent.is_empty() {
@@ -501,16 +517,8 @@ pub fn frontdoor(
     opts: &CausalOptions,
     stop: &dyn Fn() -> bool,
 ) -> Result<CriterionResponse, CausalError> {
-    let dag = Dag::from_spec(&req.dag, &opts.graph)?;
-    if stop() {
-        return Err(CausalError::Interrupted);
-    }
-    let x = resolve_nonempty(&dag, &req.treatment, "treatment")?;
-    let y = resolve_nonempty(&dag, &req.outcome, "outcome")?;
-    let m = dag.resolve(&req.mediators.to_vec(), "mediators")?;
-    disjoint(&dag, &x, &y, "treatment", "outcome")?;
-    disjoint(&dag, &x, &m, "treatment", "mediators")?;
-    disjoint(&dag, &y, &m, "outcome", "mediators")?;
+    let (dag, [x, y, m]) =
+        criterion_inputs(&req.dag, &req.treatment, &req.outcome, &req.mediators, "mediators", opts, stop)?;
     let path_names = |p: &[NodeId]| Some(p.iter().map(|&v| dag.name(v).to_string()).collect());
     let invalid = |reason: String, path: Option<Vec<String>>, offending: Vec<String>| CriterionResponse {
         valid: false,

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Regenerates the figures of BENCHMARKS.md in one run on this machine:
+#  1. causal algorithms — isl vs networkx and pgmpy on the same seeded random DAGs (200 and
+#     1,000 nodes; two families), answers cross-checked (bench/report_causal.py exits non-zero
+#     on any disagreement);
+#  2. /v1/causal/validate over HTTP on loopback with `isl bench` (bench/http.sh).
+# Output: bench/out/report.md (also printed). Takes 10-20 minutes, mostly the Python peers.
+#
+#   bash bench/run.sh        # MINIMAL_TIMEOUT / ALL_SETS_TIMEOUT (seconds) bound pgmpy's calls
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+out="$root/bench/out"
+data="$out/causal"
+mkdir -p "$data"
+
+bash bench/setup-venv.sh
+py="$root/.bench-venv/bin/python"
+
+echo "==> isl (Rust): generating the workload and timing it" >&2
+cargo bench --locked -q -p isl-causal --bench causal_vs_peers -- generate "$data"
+cargo bench --locked -q -p isl-causal --bench causal_vs_peers -- run "$data"
+
+echo "==> networkx and pgmpy on the same graphs" >&2
+"$py" bench/causal_peers.py --data "$data/graphs.json" --out "$data/python.json" \
+  --minimal-timeout "${MINIMAL_TIMEOUT:-5}" --all-sets-timeout "${ALL_SETS_TIMEOUT:-5}"
+
+echo "==> HTTP" >&2
+bash bench/http.sh >"$out/http.md"
+
+{
+  echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(rustc --version)."
+  echo
+  "$py" bench/report_causal.py --rust "$data/rust.json" --python "$data/python.json" --data "$data/graphs.json"
+  echo
+  echo "### /v1/causal/validate over HTTP (200-node DAGs, isl bench on loopback)"
+  echo
+  cat "$out/http.md"
+} >"$out/report.md"
+cat "$out/report.md"
