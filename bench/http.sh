@@ -27,14 +27,16 @@ for _ in $(seq 1 100); do
 done
 [[ -n "$addr" ]] || { echo "server did not start:"; cat "$log"; exit 1; }
 
-run() { # scenario file extra-args...
-  local scenario="$1" file="$2"; shift 2
-  "$bin" bench --url "$addr" --mix validate-200 --scenario "$scenario" --requests "$requests" --json "$@" >"$out/$file"
+# Seeds are fixed so reruns send the same requests; the two uncached runs use disjoint ranges.
+seed="${SEED:-1}"
+run() { # scenario file seed requests extra-args...
+  local scenario="$1" file="$2" s="$3" n="$4"; shift 4
+  "$bin" bench --url "$addr" --mix validate-200 --scenario "$scenario" --requests "$n" --seed "$s" --json "$@" >"$out/$file"
 }
-run sequential-uncached http-uncached.json --warmup 100
-run sequential-cached http-cached.json --warmup 100
-run concurrent-cached http-concurrent-cached.json --concurrency "$concurrency" --warmup 200
-run concurrent http-concurrent-uncached.json --concurrency "$concurrency" --warmup 100
+run sequential-uncached http-uncached.json "$seed" "$requests" --warmup 100
+run sequential-cached http-cached.json "$seed" "$((requests * 3))" --warmup 100
+run concurrent-cached http-concurrent-cached.json "$seed" "$((requests * 10))" --concurrency "$concurrency" --warmup 200
+run concurrent http-concurrent-uncached.json "$((seed + 1000000))" "$requests" --concurrency "$concurrency" --warmup 100
 
 python3 - "$out" <<'PY'
 import json, sys

@@ -13,6 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::serve::ListenerExt as _;
 use isl_service::{Method, Service, ServiceError, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -78,6 +79,13 @@ pub async fn serve(
         info!("shutting down: finishing in-flight requests");
         let _ = stopping_tx.send(());
     };
+    // Responses go out as soon as they are written: without TCP_NODELAY, Nagle's algorithm may
+    // hold a short trailing segment until the client acknowledges the previous one.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     let deadline = async move {
