@@ -179,8 +179,9 @@ pub fn list_minimal_separators(
     let mut pending: Vec<State> = vec![State {
         side: Rc::new(Bits::new(adj.len())),
         boundary: Rc::new(Vec::new()),
-        add: sources.to_vec(),
-        forced: Vec::new(),
+        add: Add::Sources(sources),
+        forced: Rc::new(Vec::new()),
+        forced_len: 0,
     }];
     while let Some(state) = pending.pop() {
         if stop() {
@@ -194,37 +195,55 @@ pub fn list_minimal_separators(
             break;
         }
         // Children: for the j-th vertex v of Z0 \ I, v joins X's side and the vertices before it
-        // join I. Pushed in reverse so the first child is explored first.
+        // join I. All children share one list: I followed by Z0 \ I; child j forces a prefix.
+        // Pushed in reverse so the first child is explored first.
+        let forced_now = &state.forced[..state.forced_len];
+        let mut shared: Vec<u32> = forced_now.to_vec();
+        shared.extend(z0.iter().copied().filter(|v| !forced_now.contains(v)));
+        let shared = Rc::new(shared);
         let side = Rc::new(side);
         let z0 = Rc::new(z0);
-        let mut forced = state.forced.clone();
-        let mut children = Vec::new();
-        for &v in z0.iter() {
-            if state.forced.contains(&v) {
-                continue;
-            }
-            children.push(State {
+        for j in (state.forced_len..shared.len()).rev() {
+            pending.push(State {
                 side: Rc::clone(&side),
                 boundary: Rc::clone(&z0),
-                add: vec![v],
-                forced: forced.clone(),
+                add: Add::One(shared[j]),
+                forced: Rc::clone(&shared),
+                forced_len: j,
             });
-            forced.push(v);
         }
-        pending.extend(children.into_iter().rev());
         out.sets.push(z0.to_vec());
     }
     Ok(out)
 }
 
-/// A search state: vertices `side ∪ add` must lie on X's side and `forced` in the separator.
-/// `side` is closed (X's full side of the parent's separator) and `boundary` is its
+/// What a search state adds to X's side.
+#[derive(Clone, Copy)]
+enum Add<'a> {
+    /// The root: the source vertices.
+    Sources(&'a [u32]),
+    /// One vertex of the parent's separator.
+    One(u32),
+}
+
+impl Add<'_> {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Add::Sources(s) => s,
+            Add::One(v) => std::slice::from_ref(v),
+        }
+    }
+}
+
+/// A search state: vertices `side ∪ add` must lie on X's side and `forced[..forced_len]` in the
+/// separator. `side` is closed (X's full side of the parent's separator) and `boundary` is its
 /// neighbourhood, the parent's separator; the root has an empty side and adds the sources.
-struct State {
+struct State<'a> {
     side: Rc<Bits>,
     boundary: Rc<Vec<u32>>,
-    add: Vec<u32>,
-    forced: Vec<u32>,
+    add: Add<'a>,
+    forced: Rc<Vec<u32>>,
+    forced_len: usize,
 }
 
 /// A fixed-size bitset.
@@ -268,7 +287,7 @@ impl<'a> SeparatorSearch<'a> {
     /// For a state: if some minimal separator Z ⊆ Allowed has `side ∪ add` on X's side and
     /// `forced ⊆ Z`, returns X's full side of the separator closest to that set, and the
     /// separator (sorted).
-    fn closest(&mut self, state: &State) -> Option<(Bits, Vec<u32>)> {
+    fn closest(&mut self, state: &State<'_>) -> Option<(Bits, Vec<u32>)> {
         if self.stamp > u32::MAX - 2 * MARKS {
             self.mark.fill(0);
             self.stamp = 0;
@@ -277,16 +296,17 @@ impl<'a> SeparatorSearch<'a> {
         self.stamp += MARKS;
         // 1. S' = side ∪ add, closed under forbidden neighbours; its boundary B' starts as the
         //    parent's separator. Meeting a target means no separator exists.
+        let add = state.add.as_slice();
         let mut s = (*state.side).clone();
         let mut boundary: Vec<u32> = Vec::with_capacity(state.boundary.len() + 8);
         for &b in state.boundary.iter() {
-            if !state.add.contains(&b) {
+            if !add.contains(&b) {
                 self.mark[b as usize] = base + BOUNDARY;
                 boundary.push(b);
             }
         }
         self.queue.clear();
-        for &v in &state.add {
+        for &v in add {
             s.set(v);
             self.queue.push(v);
         }
@@ -336,7 +356,7 @@ impl<'a> SeparatorSearch<'a> {
             }
         }
         // 3. Every forced vertex must be in Z0.
-        if state.forced.iter().any(|&v| self.mark[v as usize] != base + IN_Z0) {
+        if state.forced[..state.forced_len].iter().any(|&v| self.mark[v as usize] != base + IN_Z0) {
             return None;
         }
         // 4. X's full side of Z0: S' plus everything reachable from B' \ Z0 without crossing Z0.

@@ -32,6 +32,53 @@ pub enum FrontdoorFailure {
     BackdoorToOutcome(Vec<NodeId>),
 }
 
+/// Reusable scratch for "does a directed path from x reach y while avoiding a set?".
+struct DirectedReach {
+    mark: Vec<u32>,
+    stamp: u32,
+    stack: Vec<NodeId>,
+}
+
+impl DirectedReach {
+    fn new(n: usize) -> Self {
+        DirectedReach { mark: vec![0; n], stamp: 0, stack: Vec::new() }
+    }
+
+    /// Whether some directed path from `x` reaches `y` without entering `avoid`.
+    fn reaches(&mut self, dag: &Dag, x: &[NodeId], y: &[NodeId], avoid: &[NodeId]) -> bool {
+        if self.stamp >= u32::MAX - 3 {
+            self.mark.fill(0);
+            self.stamp = 0;
+        }
+        let (seen, target) = (self.stamp + 1, self.stamp + 2);
+        self.stamp += 2;
+        for &v in y {
+            self.mark[v as usize] = target;
+        }
+        for &v in avoid {
+            self.mark[v as usize] = seen;
+        }
+        self.stack.clear();
+        for &v in x {
+            self.mark[v as usize] = seen;
+            self.stack.push(v);
+        }
+        while let Some(v) = self.stack.pop() {
+            for &c in dag.children(v) {
+                let m = self.mark[c as usize];
+                if m == target {
+                    return true;
+                }
+                if m != seen {
+                    self.mark[c as usize] = seen;
+                    self.stack.push(c);
+                }
+            }
+        }
+        false
+    }
+}
+
 /// Default number of criterion checks spent searching minimal front-door sets.
 pub const DEFAULT_FRONTDOOR_BUDGET: usize = 2_000;
 
@@ -163,6 +210,7 @@ impl Dag {
         let relevant = self.ancestors(&anchors);
         let universe: Vec<NodeId> = maximal.into_iter().filter(|&v| relevant[v as usize]).collect();
         let mut ds = DSeparation::new(self);
+        let mut reach = DirectedReach::new(self.node_count());
         let mut out = SetList::default();
         let mut checks = 0usize;
         let mut visited = 0usize;
@@ -183,7 +231,9 @@ impl Dag {
                         return Ok(out);
                     }
                     checks += 1;
-                    if self.frontdoor_failure(&mut ds, x, y, &set).is_none() {
+                    // Condition 2 holds for every subset of the universe; a causal path exists.
+                    let valid = !reach.reaches(self, x, y, &set) && ds.separated_cut(&set, y, x, &set);
+                    if valid {
                         if out.sets.len() == max_sets {
                             out.truncated = true;
                             return Ok(out);
