@@ -123,41 +123,15 @@ impl<'d> DSeparation<'d> {
             self.target[v as usize] = s;
         }
         // Ancestors of z (z included) in the cut graph: the colliders that are open.
-        self.queue.clear();
         for &v in z {
             self.in_z[v as usize] = s;
-            if self.an_z[v as usize] != s {
-                self.an_z[v as usize] = s;
-                self.queue.push(v);
-            }
         }
-        while let Some(v) = self.queue.pop() {
-            for &p in g.parents(v) {
-                if self.cut[p as usize] != s && self.an_z[p as usize] != s {
-                    self.an_z[p as usize] = s;
-                    self.queue.push(p);
-                }
-            }
-        }
+        mark_ancestors(self.dag, z.iter().copied(), &mut self.an_z, &self.cut, s, &mut self.queue);
         // With targets, only ancestors of targets ∪ z matter: a walk that steps down into any
         // other node can neither reach a target nor bounce at an open collider.
         let prune = y.is_some();
-        if prune {
-            self.queue.clear();
-            for &v in y.unwrap_or(&[]).iter().chain(z) {
-                if self.relevant[v as usize] != s {
-                    self.relevant[v as usize] = s;
-                    self.queue.push(v);
-                }
-            }
-            while let Some(v) = self.queue.pop() {
-                for &p in g.parents(v) {
-                    if self.cut[p as usize] != s && self.relevant[p as usize] != s {
-                        self.relevant[p as usize] = s;
-                        self.queue.push(p);
-                    }
-                }
-            }
+        if let Some(y) = y {
+            mark_ancestors(self.dag, y.iter().chain(z).copied(), &mut self.relevant, &self.cut, s, &mut self.queue);
         }
         self.queue.clear();
         for &v in x {
@@ -228,6 +202,33 @@ impl<'d> DSeparation<'d> {
         }
         path.reverse();
         path
+    }
+}
+
+/// Marks `seeds` and their ancestors with `stamp` in `marks`, not following edges out of nodes
+/// whose `cut` mark is `stamp`.
+fn mark_ancestors(
+    dag: &Dag,
+    seeds: impl Iterator<Item = NodeId>,
+    marks: &mut [u32],
+    cut: &[u32],
+    stamp: u32,
+    stack: &mut Vec<u32>,
+) {
+    stack.clear();
+    for v in seeds {
+        if marks[v as usize] != stamp {
+            marks[v as usize] = stamp;
+            stack.push(v);
+        }
+    }
+    while let Some(v) = stack.pop() {
+        for &p in dag.parents(v) {
+            if cut[p as usize] != stamp && marks[p as usize] != stamp {
+                marks[p as usize] = stamp;
+                stack.push(p);
+            }
+        }
     }
 }
 
