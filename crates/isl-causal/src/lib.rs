@@ -38,6 +38,8 @@
 //! (van der Zander, Liśkiewicz & Textor, AIJ 2019); the front-door criterion and instruments are
 //! in [`frontdoor`].
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod backdoor;
 pub mod dsep;
