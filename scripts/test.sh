@@ -28,5 +28,15 @@ for target in wasm32-wasip2 wasm32-unknown-unknown; do
   cargo check --locked -p isl-causal -p isl-service --target "$target"
 done
 
+step "edge component (wasm32-wasip2, --profile edge)"
+cargo build --locked -p isl-edge --target wasm32-wasip2 --profile edge
+component="${CARGO_TARGET_DIR:-target}/wasm32-wasip2/edge/isl_edge.wasm"
+size=$(wc -c <"$component")
+echo "component: $size bytes"
+if (( size > 3 * 1024 * 1024 )); then
+  echo "the edge component is over 3 MB" >&2
+  exit 1
+fi
+
 echo
 echo "all tests passed"

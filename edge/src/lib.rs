@@ -1,0 +1,56 @@
+//! isl at the edge: a Spin HTTP component that adapts `wasi:http` requests to
+//! [`isl_service::Request`] and back. Everything else — routing, limits, canonical requests,
+//! ETags, `Cache-Control`, errors — is `isl-service`, so the component answers byte for byte
+//! like the native server.
+//!
+//! Build: `cargo build -p isl-edge --target wasm32-wasip2 --profile edge` (what `spin build`
+//! runs, see `spin.toml`). The component imports only standard WASI 0.2 interfaces.
+
+use std::sync::{Arc, OnceLock};
+
+use isl_service::{Config, Method, Request, Service, SystemClock};
+use spin_sdk::http::{self as spin_http, IntoResponse};
+use spin_sdk::http_component;
+
+/// One service per instance. Hosts usually instantiate per request, so the response cache
+/// lives only as long as the instance; the CDN in front (ETag, `Cache-Control`) is the edge's
+/// shared cache.
+fn service() -> &'static Service {
+    static SERVICE: OnceLock<Service> = OnceLock::new();
+    SERVICE.get_or_init(|| Service::new(Config::default(), Arc::new(SystemClock::new())))
+}
+
+fn method(m: &spin_http::Method) -> Method {
+    match m {
+        spin_http::Method::Get => Method::Get,
+        spin_http::Method::Head => Method::Head,
+        spin_http::Method::Post => Method::Post,
+        spin_http::Method::Put => Method::Put,
+        spin_http::Method::Delete => Method::Delete,
+        spin_http::Method::Patch => Method::Patch,
+        spin_http::Method::Options => Method::Options,
+        spin_http::Method::Connect => Method::Other("CONNECT".into()),
+        spin_http::Method::Trace => Method::Other("TRACE".into()),
+        spin_http::Method::Other(other) => Method::Other(other.clone()),
+    }
+}
+
+/// The component's entry point: one request in, one response out.
+#[http_component]
+fn handle(req: spin_http::Request) -> anyhow::Result<impl IntoResponse> {
+    let mut request = Request::new(method(req.method()), req.path());
+    if !req.query().is_empty() {
+        request = request.with_query(req.query());
+    }
+    for (name, value) in req.headers() {
+        request = request.with_header(name, String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let request = request.with_body(req.into_body());
+    let response = service().handle(request);
+    let mut builder = spin_http::Response::builder();
+    builder.status(response.status);
+    for (name, value) in &response.headers {
+        builder.header(name.as_str(), value.as_str());
+    }
+    Ok(builder.body(response.body.to_vec()).build())
+}
