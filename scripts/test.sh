@@ -20,15 +20,7 @@ cargo fmt --all --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test"
-cargo test --workspace --locked
-
-step "wasm32 builds of the core crates"
-for target in wasm32-wasip2 wasm32-unknown-unknown; do
-  cargo check --locked -p isl-causal -p isl-service --target "$target"
-done
-
-step "edge component (wasm32-wasip2, --profile edge)"
+step "edge component (wasm32-wasip2, --profile edge; the parity tests run it)"
 cargo build --locked -p isl-edge --target wasm32-wasip2 --profile edge
 component="${CARGO_TARGET_DIR:-target}/wasm32-wasip2/edge/isl_edge.wasm"
 size=$(wc -c <"$component")
@@ -37,6 +29,14 @@ if (( size > 3 * 1024 * 1024 )); then
   echo "the edge component is over 3 MB" >&2
   exit 1
 fi
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "wasm32 builds of the core crates"
+for target in wasm32-wasip2 wasm32-unknown-unknown; do
+  cargo check --locked -p isl-causal -p isl-service --target "$target"
+done
 
 echo
 echo "all tests passed"

@@ -26,6 +26,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Load-test a running server.
     Bench(BenchArgs),
+    /// Serve the edge component (wasm32-wasip2) with the embedded wasmtime.
+    Edge(crate::edge::EdgeArgs),
 }
 
 /// Service configuration shared by `serve` and `validate`.

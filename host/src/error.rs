@@ -20,6 +20,9 @@ pub enum HostError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Loading or running the edge component failed.
+    #[error("edge: {0}")]
+    Edge(String),
     /// The HTTP server failed.
     #[error("server error: {0}")]
     Server(std::io::Error),

@@ -1,11 +1,12 @@
-//! The `isl` binary's library: the HTTP server over `isl_service`, the `validate` command, the
-//! load generator, and a small HTTP/1 client they and the tests share.
+//! The `isl` binary's library: the HTTP server over `isl_service`, the edge host (wasmtime), the
+//! `validate` command, the load generator, and a small HTTP/1 client they and the tests share.
 
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod edge;
 pub mod error;
 pub mod serve;
 pub mod validate;

@@ -1,4 +1,4 @@
-//! The `isl` binary: `isl serve`, `isl validate FILE`, `isl bench`.
+//! The `isl` binary: `isl serve`, `isl validate FILE`, `isl bench`, `isl edge`.
 
 use std::process::ExitCode;
 
@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => isl::validate::run(&args, &mut std::io::stdout().lock())
             .map(|status| if (200..300).contains(&status) { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
         Command::Bench(args) => isl::bench::run(&args),
+        Command::Edge(args) => isl::edge::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

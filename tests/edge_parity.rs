@@ -1,0 +1,212 @@
+//! The edge component under `isl edge` (embedded wasmtime) answers exactly like the native
+//! server: same status, same body bytes, same ETag, over a corpus of valid, conditional and
+//! invalid requests on every route.
+//!
+//! The component must be built first (`scripts/test.sh` does it):
+//! `cargo build -p isl-edge --target wasm32-wasip2 --profile edge`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use bytes::Bytes;
+use isl::client::{ClientResponse, Connection};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_isl");
+
+fn component() -> PathBuf {
+    if let Ok(path) = std::env::var("ISL_EDGE_COMPONENT") {
+        return PathBuf::from(path);
+    }
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace.join("target"));
+    let target = if target.is_absolute() { target } else { workspace.join(target) };
+    target.join("wasm32-wasip2/edge/isl_edge.wasm")
+}
+
+/// A running `isl` server process, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("ISL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn isl");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read the listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line from isl {args:?}: {line:?}"))
+            .to_string();
+        Server { child, addr, _stdout: stdout }
+    }
+
+    async fn send(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> ClientResponse {
+        let mut conn = Connection::connect(&self.addr).await.expect("connect");
+        conn.send(method, target, headers, Bytes::copy_from_slice(body)).await.expect("request")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Case {
+    name: &'static str,
+    method: &'static str,
+    target: String,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
+
+fn post(name: &'static str, path: &str, body: &Value) -> Case {
+    Case {
+        name,
+        method: "POST",
+        target: path.to_string(),
+        headers: vec![("content-type", "application/json".into())],
+        body: serde_json::to_vec(body).unwrap(),
+    }
+}
+
+fn get(name: &'static str, path: &str, body: &Value) -> Case {
+    let q = isl_service::encode_query(&serde_json::to_vec(body).unwrap());
+    Case { name, method: "GET", target: format!("{path}?q={q}"), headers: vec![], body: vec![] }
+}
+
+fn corpus() -> Vec<Case> {
+    let frontdoor = json!({"edges": [["U","X"],["U","Y"],["X","M"],["M","Y"],["Z","X"]], "latent": ["U"]});
+    let butterfly = json!({"edges": [["A","X"],["A","M"],["B","M"],["B","Y"],["M","X"],["M","Y"],["X","Y"]]});
+    let validate = json!({"dag": frontdoor, "treatment": "X", "outcome": "Y"});
+    let mut cases = vec![
+        post("validate", "/v1/causal/validate", &validate),
+        get("validate GET", "/v1/causal/validate", &validate),
+        post(
+            "validate butterfly",
+            "/v1/causal/validate",
+            &json!({"dag": butterfly, "treatment": "X", "outcome": "Y", "max_sets": 1}),
+        ),
+        post("validate cyclic", "/v1/causal/validate", &json!({"dag": {"edges": [["A","B"],["B","C"],["C","A"]]}})),
+        post("validate duplicate edges", "/v1/causal/validate", &json!({"dag": {"edges": [["A","B"],["A","B"]]}})),
+        post(
+            "d-separation",
+            "/v1/causal/d-separation",
+            &json!({"dag": butterfly, "queries": [{"x": "A", "y": "B"}, {"x": "A", "y": "B", "given": ["M"]}]}),
+        ),
+        post(
+            "backdoor",
+            "/v1/causal/backdoor",
+            &json!({"dag": butterfly, "treatment": "X", "outcome": "Y", "adjustment": ["M"]}),
+        ),
+        post(
+            "frontdoor",
+            "/v1/causal/frontdoor",
+            &json!({"dag": frontdoor, "treatment": "X", "outcome": "Y", "mediators": ["M"]}),
+        ),
+        post("unknown node", "/v1/causal/validate", &json!({"dag": frontdoor, "treatment": "Q", "outcome": "Y"})),
+        post(
+            "treatment = outcome",
+            "/v1/causal/validate",
+            &json!({"dag": frontdoor, "treatment": "X", "outcome": "X"}),
+        ),
+        post(
+            "cycle where a DAG is needed",
+            "/v1/causal/backdoor",
+            &json!({"dag": {"edges": [["X","Y"],["Y","X"]]}, "treatment": "X", "outcome": "Y"}),
+        ),
+        post("unknown field", "/v1/causal/validate", &json!({"dag": frontdoor, "colour": "red"})),
+        post("unknown route", "/v1/causal/nothing", &json!({})),
+        get("wrong method", "/v1/causal/nothing", &json!({})),
+        Case {
+            name: "malformed JSON",
+            method: "POST",
+            target: "/v1/causal/validate".into(),
+            headers: vec![("content-type", "application/json".into())],
+            body: b"{\"dag\": ".to_vec(),
+        },
+        Case {
+            name: "not JSON",
+            method: "POST",
+            target: "/v1/causal/validate".into(),
+            headers: vec![("content-type", "text/plain".into())],
+            body: b"hello".to_vec(),
+        },
+        Case {
+            name: "non-UTF-8",
+            method: "POST",
+            target: "/v1/causal/validate".into(),
+            headers: vec![("content-type", "application/json".into())],
+            body: vec![0x7b, 0xff, 0xfe, 0x7d],
+        },
+        Case {
+            name: "bad base64",
+            method: "GET",
+            target: "/v1/causal/validate?q=%%%".into(),
+            headers: vec![],
+            body: vec![],
+        },
+        Case { name: "PUT", method: "PUT", target: "/v1/causal/validate".into(), headers: vec![], body: vec![] },
+        Case {
+            name: "cache clear without token",
+            method: "POST",
+            target: "/admin/cache/clear".into(),
+            headers: vec![],
+            body: vec![],
+        },
+        Case { name: "openapi", method: "GET", target: "/openapi.json".into(), headers: vec![], body: vec![] },
+    ];
+    cases.iter_mut().for_each(|c| c.headers.push(("accept", "application/json".into())));
+    cases
+}
+
+#[tokio::test]
+async fn the_component_answers_like_the_native_server() {
+    let path = component();
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p isl-edge --target wasm32-wasip2 --profile edge` (scripts/test.sh does)",
+        path.display()
+    );
+    let native = Server::start(&["serve", "--addr", "127.0.0.1:0"]);
+    let edge = Server::start(&["edge", "--addr", "127.0.0.1:0", "--component", path.to_str().unwrap()]);
+    let mut compared = 0;
+    for case in corpus() {
+        let headers: Vec<(&str, &str)> = case.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let a = native.send(case.method, &case.target, &headers, &case.body).await;
+        let b = edge.send(case.method, &case.target, &headers, &case.body).await;
+        assert_eq!(a.status, b.status, "{}: status", case.name);
+        assert_eq!(a.body, b.body, "{}: body", case.name);
+        assert_eq!(a.header("etag"), b.header("etag"), "{}: etag", case.name);
+        assert_eq!(a.header("cache-control"), b.header("cache-control"), "{}: cache-control", case.name);
+        assert_eq!(a.header("content-type"), b.header("content-type"), "{}: content-type", case.name);
+        // Conditional request with the tag just received: 304 from both, no body.
+        if let Some(etag) = a.header("etag") {
+            let mut conditional = headers.clone();
+            conditional.push(("if-none-match", etag));
+            let a = native.send(case.method, &case.target, &conditional, &case.body).await;
+            let b = edge.send(case.method, &case.target, &conditional, &case.body).await;
+            assert_eq!((a.status, b.status), (304, 304), "{}: conditional", case.name);
+            assert!(a.body.is_empty() && b.body.is_empty());
+            assert_eq!(a.header("etag"), b.header("etag"));
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, corpus().len());
+    // The edge host keeps serving after all of that.
+    let health = edge.send("GET", "/health", &[], b"").await;
+    assert_eq!(health.status, 200);
+}
