@@ -210,3 +210,43 @@ async fn the_component_answers_like_the_native_server() {
     let health = edge.send("GET", "/health", &[], b"").await;
     assert_eq!(health.status, 200);
 }
+
+/// A validate request on a large graph asking for many adjustment sets: seconds of work.
+fn heavy_validate(nodes: usize, avg_parents: f64) -> Value {
+    let dag = isl_causal::generate::random_dag(&isl_causal::generate::RandomDagParams {
+        nodes,
+        avg_parents,
+        window: 25,
+        latent_share: 0.1,
+        seed: 4,
+    });
+    json!({"dag": dag, "treatment": format!("V{}", nodes / 2), "outcome": format!("V{}", nodes / 2 + 40), "max_sets": 10000})
+}
+
+#[tokio::test]
+async fn runaway_and_oversized_requests_end_cleanly_and_the_host_keeps_serving() {
+    let path = component();
+    assert!(path.exists(), "{} is missing: build it first (scripts/test.sh does)", path.display());
+    let component = path.to_str().unwrap();
+    let json = [("content-type", "application/json")];
+
+    // Past the deadline: the instance is interrupted, 504 with the JSON error.
+    let edge = Server::start(&["edge", "--addr", "127.0.0.1:0", "--component", component, "--deadline-ms", "20"]);
+    let body = serde_json::to_vec(&heavy_validate(1000, 2.0)).unwrap();
+    let r = edge.send("POST", "/v1/causal/validate", &json, &body).await;
+    assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json().unwrap()["error"]["code"], "deadline_exceeded");
+    let ok = edge.send("POST", "/v1/causal/validate", &json, br#"{"dag": {"edges": [["A","B"]]}}"#).await;
+    assert_eq!(ok.status, 200);
+
+    // Over the memory cap: the instance traps, 500 naming the trap, and the next request works.
+    let edge = Server::start(&["edge", "--addr", "127.0.0.1:0", "--component", component, "--memory-mib", "3"]);
+    let body = serde_json::to_vec(&heavy_validate(9000, 4.0)).unwrap();
+    assert!(body.len() < 1024 * 1024, "stay under the body limit: {}", body.len());
+    let r = edge.send("POST", "/v1/causal/validate", &json, &body).await;
+    assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+    let error = r.json().unwrap();
+    assert_eq!(error["error"]["code"], "component_trap", "{error}");
+    let ok = edge.send("POST", "/v1/causal/validate", &json, br#"{"dag": {"edges": [["A","B"]]}}"#).await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+}
