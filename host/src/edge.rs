@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -22,6 +21,8 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use isl_service::ServiceError;
 
 use crate::error::HostError;
 
@@ -154,7 +155,7 @@ impl EdgeHost {
         })();
         let (req, out) = match prepared {
             Ok(parts) => parts,
-            Err(e) => return Ok(json_error(400, "bad_request", &format!("{e:#}"))),
+            Err(e) => return Ok(error_response(ServiceError::Internal(format!("passing the request in: {e:#}")))),
         };
         let pre = self.pre.clone();
         let task = tokio::task::spawn(async move {
@@ -164,41 +165,48 @@ impl EdgeHost {
         match receiver.await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(code)) => {
-                Ok(json_error(500, "component_error", &format!("the component answered an error: {code:?}")))
+                Ok(error_response(ServiceError::Internal(format!("the component answered an error: {code:?}"))))
             }
             Err(_) => {
                 let error = match task.await {
-                    Ok(Ok(())) => return Ok(json_error(500, "component_error", "the component set no response")),
+                    Ok(Ok(())) => {
+                        return Ok(error_response(ServiceError::Internal("the component set no response".into())));
+                    }
                     Ok(Err(e)) => e,
-                    Err(e) => return Ok(json_error(500, "component_error", &format!("the request task failed: {e}"))),
+                    Err(e) => {
+                        return Ok(error_response(ServiceError::Internal(format!("the request task failed: {e}"))));
+                    }
                 };
                 if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-                    return Ok(json_error(
-                        504,
-                        "deadline_exceeded",
-                        "the request ran past its deadline and was stopped",
-                    ));
+                    // The same answer the service gives when its own deadline fires.
+                    return Ok(error_response(ServiceError::Causal(isl_causal::CausalError::Interrupted)));
                 }
-                let trap = error.downcast_ref::<Trap>().map(|t| t.to_string());
                 warn!(error = %format!("{error:#}"), "component trapped");
-                let message = match trap {
-                    Some(t) => format!("the component trapped: {t}"),
-                    None => format!("the component failed: {error:#}"),
+                let trap = match error.downcast_ref::<Trap>() {
+                    Some(t) => t.to_string(),
+                    None => format!("{error:#}"),
                 };
-                Ok(json_error(500, "component_trap", &message))
+                Ok(error_response(ServiceError::ComponentTrap { trap }))
             }
         }
     }
 }
 
-/// A JSON error in the contract's shape, as the host's own answer.
-fn json_error(status: u16, code: &str, message: &str) -> hyper::Response<HyperOutgoingBody> {
-    let body = serde_json::json!({"error": {"code": code, "message": message, "details": {}}});
-    let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-    let mut resp = hyper::Response::new(Full::new(bytes).map_err(|never: Infallible| match never {}).boxed_unsync());
-    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-store"));
+/// The host's own answer for a request the component could not answer: the service's error
+/// rendering, so the JSON is exactly what the service gives for the same error.
+fn error_response(error: ServiceError) -> hyper::Response<HyperOutgoingBody> {
+    let rendered = error.to_response();
+    let mut resp =
+        hyper::Response::new(Full::new(rendered.body).map_err(|never: Infallible| match never {}).boxed_unsync());
+    *resp.status_mut() =
+        hyper::StatusCode::from_u16(rendered.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in &rendered.headers {
+        if let (Ok(name), Ok(value)) =
+            (hyper::header::HeaderName::try_from(name.as_str()), hyper::header::HeaderValue::try_from(value.as_str()))
+        {
+            resp.headers_mut().append(name, value);
+        }
+    }
     resp
 }
 

@@ -92,6 +92,13 @@ pub enum ServiceError {
     /// The service is not ready to answer yet.
     #[error("the service is not ready")]
     NotReady,
+    /// The wasm component serving the request trapped (answered by the edge host, which keeps
+    /// serving).
+    #[error("the component trapped: {trap}")]
+    ComponentTrap {
+        /// The trap, in words.
+        trap: String,
+    },
     /// A bug: something that cannot fail did.
     #[error("internal error: {0}")]
     Internal(String),
@@ -115,7 +122,7 @@ impl ServiceError {
             ServiceError::Causal(_) => 422,
             ServiceError::Overloaded { .. } => 429,
             ServiceError::NotReady => 503,
-            ServiceError::Internal(_) => 500,
+            ServiceError::ComponentTrap { .. } | ServiceError::Internal(_) => 500,
         }
     }
 
@@ -135,6 +142,7 @@ impl ServiceError {
             ServiceError::Unauthorized { .. } => "unauthorized",
             ServiceError::Overloaded { .. } => "overloaded",
             ServiceError::NotReady => "not_ready",
+            ServiceError::ComponentTrap { .. } => "component_trap",
             ServiceError::Internal(_) => "internal",
         }
     }
@@ -152,6 +160,7 @@ impl ServiceError {
             ServiceError::UnsupportedMediaType { content_type } => json!({"content_type": content_type}),
             ServiceError::Causal(e) => e.details(),
             ServiceError::Overloaded { retry_after_secs } => json!({"retry_after_seconds": retry_after_secs}),
+            ServiceError::ComponentTrap { trap } => json!({"trap": trap}),
             ServiceError::InvalidBase64 { .. }
             | ServiceError::MissingQuery
             | ServiceError::Unauthorized { .. }
