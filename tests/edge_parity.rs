@@ -5,15 +5,13 @@
 //! The component must be built first (`scripts/test.sh` does it):
 //! `cargo build -p isl-edge --target wasm32-wasip2 --profile edge`.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
 
 use bytes::Bytes;
-use isl::client::{ClientResponse, Connection};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_isl");
+mod common;
+use common::Server;
 
 fn component() -> PathBuf {
     if let Ok(path) = std::env::var("ISL_EDGE_COMPONENT") {
@@ -23,46 +21,6 @@ fn component() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace.join("target"));
     let target = if target.is_absolute() { target } else { workspace.join(target) };
     target.join("wasm32-wasip2/edge/isl_edge.wasm")
-}
-
-/// A running `isl` server process, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env("ISL_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn isl");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read the listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line from isl {args:?}: {line:?}"))
-            .to_string();
-        Server { child, addr, _stdout: stdout }
-    }
-
-    async fn send(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> ClientResponse {
-        let mut conn = Connection::connect(&self.addr).await.expect("connect");
-        conn.send(method, target, headers, Bytes::copy_from_slice(body)).await.expect("request")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Case {
@@ -181,13 +139,13 @@ async fn the_component_answers_like_the_native_server() {
         "{} is missing: build it with `cargo build -p isl-edge --target wasm32-wasip2 --profile edge` (scripts/test.sh does)",
         path.display()
     );
-    let native = Server::start(&["serve", "--addr", "127.0.0.1:0"]);
-    let edge = Server::start(&["edge", "--addr", "127.0.0.1:0", "--component", path.to_str().unwrap()]);
+    let native = Server::spawn(&["serve", "--addr", "127.0.0.1:0"], &[]);
+    let edge = Server::spawn(&["edge", "--addr", "127.0.0.1:0", "--component", path.to_str().unwrap()], &[]);
     let mut compared = 0;
     for case in corpus() {
         let headers: Vec<(&str, &str)> = case.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let a = native.send(case.method, &case.target, &headers, &case.body).await;
-        let b = edge.send(case.method, &case.target, &headers, &case.body).await;
+        let a = native.send(case.method, &case.target, &headers, case.body.clone()).await;
+        let b = edge.send(case.method, &case.target, &headers, case.body.clone()).await;
         assert_eq!(a.status, b.status, "{}: status", case.name);
         assert_eq!(a.body, b.body, "{}: body", case.name);
         assert_eq!(a.header("etag"), b.header("etag"), "{}: etag", case.name);
@@ -197,8 +155,8 @@ async fn the_component_answers_like_the_native_server() {
         if let Some(etag) = a.header("etag") {
             let mut conditional = headers.clone();
             conditional.push(("if-none-match", etag));
-            let a = native.send(case.method, &case.target, &conditional, &case.body).await;
-            let b = edge.send(case.method, &case.target, &conditional, &case.body).await;
+            let a = native.send(case.method, &case.target, &conditional, case.body.clone()).await;
+            let b = edge.send(case.method, &case.target, &conditional, case.body.clone()).await;
             assert_eq!((a.status, b.status), (304, 304), "{}: conditional", case.name);
             assert!(a.body.is_empty() && b.body.is_empty());
             assert_eq!(a.header("etag"), b.header("etag"));
@@ -207,7 +165,7 @@ async fn the_component_answers_like_the_native_server() {
     }
     assert_eq!(compared, corpus().len());
     // The edge host keeps serving after all of that.
-    let health = edge.send("GET", "/health", &[], b"").await;
+    let health = edge.send("GET", "/health", &[], Bytes::new()).await;
     assert_eq!(health.status, 200);
 }
 
@@ -231,22 +189,22 @@ async fn runaway_and_oversized_requests_end_cleanly_and_the_host_keeps_serving()
     let json = [("content-type", "application/json")];
 
     // Past the deadline: the instance is interrupted, 504 with the JSON error.
-    let edge = Server::start(&["edge", "--addr", "127.0.0.1:0", "--component", component, "--deadline-ms", "20"]);
+    let edge = Server::spawn(&["edge", "--addr", "127.0.0.1:0", "--component", component, "--deadline-ms", "20"], &[]);
     let body = serde_json::to_vec(&heavy_validate(1000, 2.0)).unwrap();
-    let r = edge.send("POST", "/v1/causal/validate", &json, &body).await;
+    let r = edge.send("POST", "/v1/causal/validate", &json, body.clone()).await;
     assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json().unwrap()["error"]["code"], "deadline_exceeded");
-    let ok = edge.send("POST", "/v1/causal/validate", &json, br#"{"dag": {"edges": [["A","B"]]}}"#).await;
+    let ok = edge.send("POST", "/v1/causal/validate", &json, &br#"{"dag": {"edges": [["A","B"]]}}"#[..]).await;
     assert_eq!(ok.status, 200);
 
     // Over the memory cap: the instance traps, 500 naming the trap, and the next request works.
-    let edge = Server::start(&["edge", "--addr", "127.0.0.1:0", "--component", component, "--memory-mib", "3"]);
+    let edge = Server::spawn(&["edge", "--addr", "127.0.0.1:0", "--component", component, "--memory-mib", "3"], &[]);
     let body = serde_json::to_vec(&heavy_validate(9000, 4.0)).unwrap();
     assert!(body.len() < 1024 * 1024, "stay under the body limit: {}", body.len());
-    let r = edge.send("POST", "/v1/causal/validate", &json, &body).await;
+    let r = edge.send("POST", "/v1/causal/validate", &json, body.clone()).await;
     assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
     let error = r.json().unwrap();
     assert_eq!(error["error"]["code"], "component_trap", "{error}");
-    let ok = edge.send("POST", "/v1/causal/validate", &json, br#"{"dag": {"edges": [["A","B"]]}}"#).await;
+    let ok = edge.send("POST", "/v1/causal/validate", &json, &br#"{"dag": {"edges": [["A","B"]]}}"#[..]).await;
     assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
 }

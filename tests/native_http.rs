@@ -1,24 +1,18 @@
 //! End-to-end tests of the `isl` binary: a real server on an ephemeral port, real HTTP.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use isl::client::{ClientResponse, Connection};
+use isl::client::ClientResponse;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const BIN: &str = env!("CARGO_BIN_EXE_isl");
-const VALIDATE: &str = "/v1/causal/validate";
+mod common;
+use common::{BIN, Server};
 
-/// A running `isl serve`, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    _stdout: BufReader<ChildStdout>,
-}
+const VALIDATE: &str = "/v1/causal/validate";
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
@@ -26,38 +20,9 @@ impl Server {
     }
 
     fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
-            .envs(env.iter().copied())
-            .env("ISL_LOG", std::env::var("TEST_ISL_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn isl serve");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read the listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected: {line:?}"))
-            .to_string();
-        Server { child, addr, _stdout: stdout }
-    }
-
-    async fn conn(&self) -> Connection {
-        Connection::connect(&self.addr).await.expect("connect")
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-        body: impl Into<Bytes>,
-    ) -> ClientResponse {
-        self.conn().await.send(method, target, headers, body.into()).await.expect("request")
+        let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Server::spawn(&args, env)
     }
 
     async fn post(&self, path: &str, body: &Value) -> ClientResponse {
@@ -84,13 +49,6 @@ impl Server {
             assert!(start.elapsed() < within, "server did not exit within {within:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
