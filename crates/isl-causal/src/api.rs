@@ -270,6 +270,28 @@ pub struct CriterionResponse {
     pub offending: Vec<String>,
 }
 
+impl CriterionResponse {
+    /// A set that satisfies the criterion.
+    fn valid(reason: &str) -> CriterionResponse {
+        CriterionResponse { valid: true, reason: reason.into(), path: None, offending: Vec::new() }
+    }
+
+    /// A set that fails because of `offending` members.
+    fn offending(reason: String, offending: Vec<String>) -> CriterionResponse {
+        CriterionResponse { valid: false, reason, path: None, offending }
+    }
+
+    /// A set that fails because of a path (or, with an empty path, for a reason of its own).
+    fn path(dag: &Dag, what: &str, path: &[NodeId]) -> CriterionResponse {
+        CriterionResponse {
+            valid: false,
+            reason: if path.is_empty() { what.into() } else { format!("{what}: {}", dag.render_path(path)) },
+            path: (!path.is_empty()).then(|| path.iter().map(|&v| dag.name(v).to_string()).collect()),
+            offending: Vec::new(),
+        }
+    }
+}
+
 /// Answers `/v1/causal/validate`. Cyclic graphs are an answer (`acyclic: false`), not an error.
 pub fn validate(
     req: &ValidateRequest,
@@ -477,37 +499,20 @@ pub fn backdoor(
         criterion_inputs(&req.dag, &req.treatment, &req.outcome, &req.adjustment, "adjustment", opts, stop)?;
     let verdict = dag.backdoor_check(&x, &y, &z);
     let names = |ids: &[NodeId]| dag.sorted_names(ids.iter().copied());
-    let response = if !verdict.latent.is_empty() {
-        CriterionResponse {
-            valid: false,
-            reason: format!("latent nodes cannot be adjusted for: {}", names(&verdict.latent).join(", ")),
-            path: None,
-            offending: names(&verdict.latent),
-        }
+    Ok(if !verdict.latent.is_empty() {
+        let offending = names(&verdict.latent);
+        CriterionResponse::offending(
+            format!("latent nodes cannot be adjusted for: {}", offending.join(", ")),
+            offending,
+        )
     } else if !verdict.descendants.is_empty() {
         let offending = names(&verdict.descendants);
-        CriterionResponse {
-            valid: false,
-            reason: format!("{} descend(s) from the treatment", offending.join(", ")),
-            path: None,
-            offending,
-        }
+        CriterionResponse::offending(format!("{} descend(s) from the treatment", offending.join(", ")), offending)
     } else if let Some(path) = verdict.open_path {
-        CriterionResponse {
-            valid: false,
-            reason: format!("open back-door path: {}", dag.render_path(&path)),
-            path: Some(path.iter().map(|&v| dag.name(v).to_string()).collect()),
-            offending: Vec::new(),
-        }
+        CriterionResponse::path(&dag, "open back-door path", &path)
     } else {
-        CriterionResponse {
-            valid: true,
-            reason: "the set blocks every back-door path and contains no descendant of the treatment".into(),
-            path: None,
-            offending: Vec::new(),
-        }
-    };
-    Ok(response)
+        CriterionResponse::valid("the set blocks every back-door path and contains no descendant of the treatment")
+    })
 }
 
 /// Answers `/v1/causal/frontdoor` (422 on a cycle, unknown names or overlapping sets). The check
@@ -519,43 +524,26 @@ pub fn frontdoor(
 ) -> Result<CriterionResponse, CausalError> {
     let (dag, [x, y, m]) =
         criterion_inputs(&req.dag, &req.treatment, &req.outcome, &req.mediators, "mediators", opts, stop)?;
-    let path_names = |p: &[NodeId]| Some(p.iter().map(|&v| dag.name(v).to_string()).collect());
-    let invalid = |reason: String, path: Option<Vec<String>>, offending: Vec<String>| CriterionResponse {
-        valid: false,
-        reason,
-        path,
-        offending,
-    };
     Ok(match dag.frontdoor_check(&x, &y, &m) {
-        None => CriterionResponse {
-            valid: true,
-            reason: "the set intercepts every directed path from treatment to outcome, no back-door path from \
-                     the treatment reaches it, and the treatment blocks every back-door path from it to the outcome"
-                .into(),
-            path: None,
-            offending: Vec::new(),
-        },
+        None => CriterionResponse::valid(
+            "the set intercepts every directed path from treatment to outcome, no back-door path from the \
+             treatment reaches it, and the treatment blocks every back-door path from it to the outcome",
+        ),
         Some(FrontdoorFailure::Latent(ids)) => {
             let names = dag.sorted_names(ids);
-            invalid(format!("latent nodes cannot be measured: {}", names.join(", ")), None, names)
+            CriterionResponse::offending(format!("latent nodes cannot be measured: {}", names.join(", ")), names)
         }
         Some(FrontdoorFailure::NoDirectedPath) => {
-            invalid("no directed path leads from treatment to outcome".into(), None, Vec::new())
+            CriterionResponse::path(&dag, "no directed path leads from treatment to outcome", &[])
         }
-        Some(FrontdoorFailure::Unintercepted(p)) => invalid(
-            format!("directed path not intercepted by the set: {}", dag.render_path(&p)),
-            path_names(&p),
-            Vec::new(),
-        ),
-        Some(FrontdoorFailure::BackdoorToMediator(p)) => invalid(
-            format!("open back-door path from the treatment to the set: {}", dag.render_path(&p)),
-            path_names(&p),
-            Vec::new(),
-        ),
-        Some(FrontdoorFailure::BackdoorToOutcome(p)) => invalid(
-            format!("back-door path from the set to the outcome not blocked by the treatment: {}", dag.render_path(&p)),
-            path_names(&p),
-            Vec::new(),
-        ),
+        Some(FrontdoorFailure::Unintercepted(p)) => {
+            CriterionResponse::path(&dag, "directed path not intercepted by the set", &p)
+        }
+        Some(FrontdoorFailure::BackdoorToMediator(p)) => {
+            CriterionResponse::path(&dag, "open back-door path from the treatment to the set", &p)
+        }
+        Some(FrontdoorFailure::BackdoorToOutcome(p)) => {
+            CriterionResponse::path(&dag, "back-door path from the set to the outcome not blocked by the treatment", &p)
+        }
     })
 }
