@@ -126,47 +126,157 @@ fn corpus() -> Vec<Case> {
             body: vec![],
         },
         Case { name: "openapi", method: "GET", target: "/openapi.json".into(), headers: vec![], body: vec![] },
+        // Debug routes exist only where the host turns them on (`isl edge --debug-routes`).
+        Case { name: "debug route off", method: "GET", target: "/__debug/trap".into(), headers: vec![], body: vec![] },
     ];
     cases.iter_mut().for_each(|c| c.headers.push(("accept", "application/json".into())));
     cases
 }
 
-#[tokio::test]
-async fn the_component_answers_like_the_native_server() {
+fn edge(extra: &[&str]) -> Server {
     let path = component();
     assert!(
         path.exists(),
         "{} is missing: build it with `cargo build -p isl-edge --target wasm32-wasip2 --profile edge` (scripts/test.sh does)",
         path.display()
     );
+    let mut args = vec!["edge", "--addr", "127.0.0.1:0", "--component", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Server::spawn(&args, &[])
+}
+
+#[tokio::test]
+async fn the_component_answers_like_the_native_server() {
     let native = Server::spawn(&["serve", "--addr", "127.0.0.1:0"], &[]);
-    let edge = Server::spawn(&["edge", "--addr", "127.0.0.1:0", "--component", path.to_str().unwrap()], &[]);
+    // With the host's cache tier (repeats never reach the component) and without it (every
+    // request, conditional ones included, is answered by a fresh instance).
+    let edges = [("edge", edge(&[])), ("edge without tier", edge(&["--cache-bytes", "0"]))];
     let mut compared = 0;
     for case in corpus() {
         let headers: Vec<(&str, &str)> = case.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let a = native.send(case.method, &case.target, &headers, case.body.clone()).await;
-        let b = edge.send(case.method, &case.target, &headers, case.body.clone()).await;
-        assert_eq!(a.status, b.status, "{}: status", case.name);
-        assert_eq!(a.body, b.body, "{}: body", case.name);
-        assert_eq!(a.header("etag"), b.header("etag"), "{}: etag", case.name);
-        assert_eq!(a.header("cache-control"), b.header("cache-control"), "{}: cache-control", case.name);
-        assert_eq!(a.header("content-type"), b.header("content-type"), "{}: content-type", case.name);
-        // Conditional request with the tag just received: 304 from both, no body.
+        for (side, edge) in &edges {
+            let b = edge.send(case.method, &case.target, &headers, case.body.clone()).await;
+            let what = format!("{} ({side})", case.name);
+            assert_eq!(a.status, b.status, "{what}: status");
+            assert_eq!(a.body, b.body, "{what}: body");
+            for header in ["etag", "cache-control", "content-type", "allow", "retry-after"] {
+                assert_eq!(a.header(header), b.header(header), "{what}: {header}");
+            }
+            // Without the tier every answer is computed by a fresh instance: always a miss.
+            let x_cache = if *side == "edge" { a.header("x-cache") } else { a.header("x-cache").map(|_| "miss") };
+            assert_eq!(x_cache, b.header("x-cache"), "{what}: x-cache");
+        }
+        // The same request again: the native server and the tiered edge host both answer from
+        // their cache (`x-cache: hit`) with the same bytes.
+        let a2 = native.send(case.method, &case.target, &headers, case.body.clone()).await;
+        let b2 = edges[0].1.send(case.method, &case.target, &headers, case.body.clone()).await;
+        assert_eq!((a2.status, &a2.body), (b2.status, &b2.body), "{}: repeated", case.name);
+        assert_eq!(a2.header("x-cache"), b2.header("x-cache"), "{}: repeated x-cache", case.name);
+        // Conditional request with the tag just received: 304 from all, no body.
         if let Some(etag) = a.header("etag") {
             let mut conditional = headers.clone();
             conditional.push(("if-none-match", etag));
             let a = native.send(case.method, &case.target, &conditional, case.body.clone()).await;
-            let b = edge.send(case.method, &case.target, &conditional, case.body.clone()).await;
-            assert_eq!((a.status, b.status), (304, 304), "{}: conditional", case.name);
-            assert!(a.body.is_empty() && b.body.is_empty());
-            assert_eq!(a.header("etag"), b.header("etag"));
+            assert_eq!(a.status, 304, "{}: conditional", case.name);
+            assert!(a.body.is_empty());
+            for (side, edge) in &edges {
+                let b = edge.send(case.method, &case.target, &conditional, case.body.clone()).await;
+                assert_eq!(b.status, 304, "{} ({side}): conditional", case.name);
+                assert!(b.body.is_empty());
+                assert_eq!(a.header("etag"), b.header("etag"));
+                assert_eq!(a.header("cache-control"), b.header("cache-control"));
+            }
         }
         compared += 1;
     }
     assert_eq!(compared, corpus().len());
-    // The edge host keeps serving after all of that.
-    let health = edge.send("GET", "/health", &[], Bytes::new()).await;
+    // The edge hosts keep serving after all of that.
+    for (side, edge) in &edges {
+        let health = edge.send("GET", "/health", &[], Bytes::new()).await;
+        assert_eq!(health.status, 200, "{side}");
+    }
+}
+
+/// The edge host's `/metrics` text.
+async fn metrics(server: &Server) -> String {
+    let r = server.send("GET", "/metrics", &[], Bytes::new()).await;
+    assert_eq!(r.status, 200);
+    String::from_utf8(r.body.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn a_trap_is_a_json_500_counted_in_metrics_and_the_next_request_works() {
+    let host = edge(&["--debug-routes"]);
+    let json = [("content-type", "application/json")];
+    for round in 1..=2 {
+        let r = host.send("GET", "/__debug/trap", &[], Bytes::new()).await;
+        assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+        let error = r.json().unwrap();
+        assert_eq!(error["error"]["code"], "component_trap", "{error}");
+        assert!(error["error"]["details"]["trap"].as_str().unwrap().contains("unreachable"), "{error}");
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        let text = metrics(&host).await;
+        assert!(text.contains(&format!("isl_edge_traps_total {round}\n")), "{text}");
+        let ok = host.send("POST", "/v1/causal/validate", &json, &br#"{"dag": {"edges": [["A","B"]]}}"#[..]).await;
+        assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    }
+    let text = metrics(&host).await;
+    assert!(text.contains("isl_requests_total{route=\"unmatched\",status=\"500\"} 2"), "{text}");
+    assert!(text.contains("isl_edge_instantiate_seconds{quantile=\"0.5\"}"), "{text}");
+}
+
+#[tokio::test]
+async fn over_the_instance_limit_answers_429_and_recovers() {
+    let host = edge(&["--max-instances", "1"]);
+    let (stream, rest, r) = common::hold_the_only_permit(&host).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.json().unwrap()["error"]["code"], "overloaded");
+    let (status, v) = common::finish_slow_request(stream, &rest).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["identification"]["backdoor_sets"], json!([["Z"]]));
+    let health = host.send("GET", "/health", &[], Bytes::new()).await;
     assert_eq!(health.status, 200);
+    assert!(metrics(&host).await.contains("isl_requests_total{route=\"/health\",status=\"429\"}"));
+}
+
+#[tokio::test]
+async fn the_compiled_component_is_kept_and_reused_and_a_damaged_one_is_replaced() {
+    let dir = std::env::temp_dir().join(format!("isl-edge-precompiled-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir_arg = dir.to_str().unwrap();
+    let body = br#"{"dag": {"edges": [["Z","X"], ["Z","Y"], ["X","Y"]]}, "treatment": "X", "outcome": "Y"}"#;
+    let json = [("content-type", "application/json")];
+    let mut answers = Vec::new();
+    let compiled_files = || -> Vec<PathBuf> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .collect()
+    };
+    for (round, expected) in ["compiled", "precompiled", "compiled"].into_iter().enumerate() {
+        if round == 2 {
+            // Damage the kept file: the host must notice, compile afresh and replace it.
+            for file in compiled_files() {
+                std::fs::write(file, b"not a compiled component").unwrap();
+            }
+        }
+        let server = edge(&["--precompiled-dir", dir_arg]);
+        let text = metrics(&server).await;
+        assert!(
+            text.contains(&format!("isl_edge_component_load_seconds{{how=\"{expected}\"}}")),
+            "round {round}: {text}"
+        );
+        assert_eq!(compiled_files().len(), 1, "one compiled form is kept");
+        let r = server.send("POST", "/v1/causal/validate", &json, &body[..]).await;
+        assert_eq!(r.status, 200);
+        answers.push(r.body);
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A validate request on a large graph asking for many adjustment sets: seconds of work.
@@ -183,28 +293,26 @@ fn heavy_validate(nodes: usize, avg_parents: f64) -> Value {
 
 #[tokio::test]
 async fn runaway_and_oversized_requests_end_cleanly_and_the_host_keeps_serving() {
-    let path = component();
-    assert!(path.exists(), "{} is missing: build it first (scripts/test.sh does)", path.display());
-    let component = path.to_str().unwrap();
     let json = [("content-type", "application/json")];
 
     // Past the deadline: the instance is interrupted, 504 with the JSON error.
-    let edge = Server::spawn(&["edge", "--addr", "127.0.0.1:0", "--component", component, "--deadline-ms", "20"], &[]);
+    let host = edge(&["--deadline-ms", "20"]);
     let body = serde_json::to_vec(&heavy_validate(1000, 2.0)).unwrap();
-    let r = edge.send("POST", "/v1/causal/validate", &json, body.clone()).await;
+    let r = host.send("POST", "/v1/causal/validate", &json, body.clone()).await;
     assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json().unwrap()["error"]["code"], "deadline_exceeded");
-    let ok = edge.send("POST", "/v1/causal/validate", &json, &br#"{"dag": {"edges": [["A","B"]]}}"#[..]).await;
+    assert!(metrics(&host).await.contains("isl_edge_deadline_exceeded_total 1\n"));
+    let ok = host.send("POST", "/v1/causal/validate", &json, &br#"{"dag": {"edges": [["A","B"]]}}"#[..]).await;
     assert_eq!(ok.status, 200);
 
     // Over the memory cap: the instance traps, 500 naming the trap, and the next request works.
-    let edge = Server::spawn(&["edge", "--addr", "127.0.0.1:0", "--component", component, "--memory-mib", "3"], &[]);
+    let host = edge(&["--memory-mib", "3"]);
     let body = serde_json::to_vec(&heavy_validate(9000, 4.0)).unwrap();
     assert!(body.len() < 1024 * 1024, "stay under the body limit: {}", body.len());
-    let r = edge.send("POST", "/v1/causal/validate", &json, body.clone()).await;
+    let r = host.send("POST", "/v1/causal/validate", &json, body.clone()).await;
     assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
     let error = r.json().unwrap();
     assert_eq!(error["error"]["code"], "component_trap", "{error}");
-    let ok = edge.send("POST", "/v1/causal/validate", &json, &br#"{"dag": {"edges": [["A","B"]]}}"#[..]).await;
+    let ok = host.send("POST", "/v1/causal/validate", &json, &br#"{"dag": {"edges": [["A","B"]]}}"#[..]).await;
     assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
 }

@@ -35,9 +35,27 @@ fn method(m: &spin_http::Method) -> Method {
     }
 }
 
+/// Whether the host turned the debug routes on (`ISL_EDGE_DEBUG_ROUTES=1` in the component's
+/// environment; `isl edge --debug-routes` does). Off everywhere else.
+fn debug_routes() -> bool {
+    std::env::var_os("ISL_EDGE_DEBUG_ROUTES").is_some_and(|v| v == "1")
+}
+
+/// `/__debug/trap`: executes `unreachable`, a real trap, so tests can check that the host turns
+/// a trapping instance into a JSON 500, counts it, and keeps serving.
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    panic!("/__debug/trap");
+}
+
 /// The component's entry point: one request in, one response out.
 #[http_component]
 fn handle(req: spin_http::Request) -> anyhow::Result<impl IntoResponse> {
+    if req.path() == "/__debug/trap" && debug_routes() {
+        trap();
+    }
     let mut request = Request::new(method(req.method()), req.path());
     if !req.query().is_empty() {
         request = request.with_query(req.query());

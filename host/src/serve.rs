@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::serve::ListenerExt as _;
 use isl_service::{Method, Service, ServiceError, SystemClock};
 use tokio::net::TcpListener;
@@ -137,25 +137,12 @@ async fn handle(State(state): State<AppState>, req: axum::extract::Request) -> a
         let error = ServiceError::Overloaded { retry_after_secs: state.retry_after_secs };
         return into_axum(state.service.reject(&path, &error));
     };
-    let limit = state.max_body_bytes;
-    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if let Some(size) = declared.filter(|&n| n > limit as u64) {
-        let error = ServiceError::PayloadTooLarge { size, limit: limit as u64 };
+    if let Some(error) = crate::body::declared_too_large(&parts.headers, state.max_body_bytes) {
         return into_axum(state.service.reject(&path, &error));
     }
-    let body = match axum::body::to_bytes(body, limit).await {
+    let body = match crate::body::read_limited(body, state.max_body_bytes).await {
         Ok(bytes) => bytes,
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
-            let error = if too_large {
-                ServiceError::PayloadTooLarge { size: limit as u64 + 1, limit: limit as u64 }
-            } else {
-                // The client went away or sent a broken body; nobody reads this answer.
-                ServiceError::MalformedJson { message: format!("reading the body: {e}"), line: 0, column: 0 }
-            };
-            return into_axum(state.service.reject(&path, &error));
-        }
+        Err(error) => return into_axum(state.service.reject(&path, &error)),
     };
     let headers = parts
         .headers

@@ -6,8 +6,13 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use isl::client::{ClientResponse, Connection};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_isl");
@@ -65,4 +70,48 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends the head and the first half of a POST body, leaving the request in flight.
+pub async fn start_slow_request(addr: &str) -> (TcpStream, Vec<u8>) {
+    let body = br#"{"dag": {"edges": [["Z","X"], ["Z","Y"], ["X","Y"]]}, "treatment": "X", "outcome": "Y"}"#.to_vec();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/causal/validate HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let half = body.len() / 2;
+    stream.write_all(&body[..half]).await.unwrap();
+    stream.flush().await.unwrap();
+    (stream, body[half..].to_vec())
+}
+
+/// Sends the rest and reads the whole response (the server closes the connection).
+pub async fn finish_slow_request(mut stream: TcpStream, rest: &[u8]) -> (u16, Value) {
+    stream.write_all(rest).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{text}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or_else(|_| panic!("{text}")))
+}
+
+/// Starts a slow request that holds the server's only permit (`--max-concurrency 1`), proved by
+/// a 429 on another connection; returns it with the rest of its body, and the 429. Retries when
+/// the probe won the race for the permit (the slow request then got the 429 itself).
+pub async fn hold_the_only_permit(server: &Server) -> (TcpStream, Vec<u8>, ClientResponse) {
+    for _ in 0..50 {
+        let (stream, rest) = start_slow_request(&server.addr).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let r = server.send("GET", "/health", &[], Bytes::new()).await;
+        if r.status == 429 {
+            return (stream, rest, r);
+        }
+        // Dropping the stream ends the slow request, whoever got the permit.
+        drop(stream);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the slow request never held the permit");
 }

@@ -246,6 +246,13 @@ impl ResponseCache {
         Some(entry)
     }
 
+    /// Stores `entry` under `key` (replacing what was there), as computed elsewhere.
+    pub fn insert(&self, key: u128, entry: Entry) {
+        if let Some(inner) = &self.inner {
+            inner.insert(key, entry);
+        }
+    }
+
     /// The cache key remembered for a raw request hash.
     pub fn memo_get(&self, raw: u128) -> Option<u128> {
         self.memo.as_ref()?.get(&raw)

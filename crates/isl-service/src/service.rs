@@ -228,22 +228,8 @@ impl Service {
         // Fast path: these exact bytes were seen before, so their cache key is known and a fresh
         // entry can be served without decoding.
         let raw_key = self.raw_key(route.path(), &raw);
-        if let Some(key) = self.cache.memo_get(raw_key) {
-            let etag = format!("\"{key:032x}\"");
-            if etag_matches(req, &etag) {
-                return Ok(not_modified(etag, cache_control));
-            }
-            let t_decoded = self.clock.now_nanos();
-            if let Some(entry) = self.cache.get_fresh(key, t_decoded) {
-                let t_looked = self.clock.now_nanos();
-                let timings = Timings {
-                    decode: t_decoded.saturating_sub(t0),
-                    compute: 0,
-                    encode: 0,
-                    cache: t_looked.saturating_sub(t_decoded),
-                };
-                return Ok(ok_response(entry.body, etag, cache_control, &timings, "hit"));
-            }
+        if let Some(resp) = self.fast_path(raw_key, req, &cache_control, t0) {
+            return Ok(resp);
         }
         let text = std::str::from_utf8(&raw).map_err(|e| ServiceError::InvalidUtf8 { offset: e.valid_up_to() })?;
         let prepared = route.prepare(text, &self.config)?;
@@ -271,6 +257,71 @@ impl Service {
             Lookup::Bypass => (Bytes::from(self.run(prepared.as_ref(), t0, &mut timings)?), "miss"),
         };
         Ok(ok_response(body, etag, cache_control, &timings, x_cache))
+    }
+
+    /// The answer for request bytes seen before, without decoding them: 304 when the client's
+    /// tag matches, the cached body when it is still fresh, `None` otherwise.
+    fn fast_path(&self, raw_key: u128, req: &Request, cache_control: &str, t0: u64) -> Option<Response> {
+        let key = self.cache.memo_get(raw_key)?;
+        let etag = format!("\"{key:032x}\"");
+        if etag_matches(req, &etag) {
+            return Some(not_modified(etag, cache_control.to_string()));
+        }
+        let t_decoded = self.clock.now_nanos();
+        let entry = self.cache.get_fresh(key, t_decoded)?;
+        let t_looked = self.clock.now_nanos();
+        let timings = Timings {
+            decode: t_decoded.saturating_sub(t0),
+            compute: 0,
+            encode: 0,
+            cache: t_looked.saturating_sub(t_decoded),
+        };
+        Some(ok_response(entry.body, etag, cache_control.to_string(), &timings, "hit"))
+    }
+
+    /// The compute route, raw-request key and `Cache-Control` value of a request a cache tier
+    /// may serve; `None` for anything else (other routes, wrong method, unreadable input).
+    fn tier_key(&self, req: &Request) -> Option<(&'static str, u128, String)> {
+        let (label, target) = self.target(&req.path)?;
+        let Target::Compute(i) = target else { return None };
+        target.check_method(req).ok()?;
+        let raw = self.request_json(req).ok()?;
+        let route = self.routes[i].as_ref();
+        Some((label, self.raw_key(route.path(), &raw), self.config.cache_control_for(route.path()).header_value()))
+    }
+
+    /// Cache tier for a host that computes elsewhere (the edge host runs every request in a
+    /// fresh component instance, whose own cache dies with it): if these exact request bytes
+    /// were [remembered](Self::remember) and are still fresh, the response this service's own
+    /// fast path would give — the cached body with `x-cache: hit`, or 304 when the client's
+    /// `If-None-Match` matches — counted in the metrics. `None` (nothing counted) otherwise.
+    pub fn answer_from_cache(&self, req: &Request) -> Option<Response> {
+        let t0 = self.clock.now_nanos();
+        let (label, raw_key, cache_control) = self.tier_key(req)?;
+        let mut resp = self.fast_path(raw_key, req, &cache_control, t0)?;
+        if req.method == Method::Head {
+            resp.body = Bytes::new();
+        }
+        self.metrics.record(label, resp.status, self.clock.now_nanos().saturating_sub(t0));
+        Some(resp)
+    }
+
+    /// Keeps a 200 answer to `req` that was computed elsewhere (by the edge component, which runs
+    /// this same service) so [`answer_from_cache`](Self::answer_from_cache) can serve it. Only
+    /// compute-route answers carrying the service's ETag are kept; the ETag is the cache key.
+    pub fn remember(&self, req: &Request, resp: &Response) {
+        if resp.status != 200 || req.method == Method::Head {
+            return;
+        }
+        let Some(key) = resp.header("etag").and_then(parse_etag) else { return };
+        let Some((_, raw_key, _)) = self.tier_key(req) else { return };
+        self.cache.memo_insert(raw_key, key);
+        self.cache.insert(key, Entry { body: resp.body.clone(), inserted_nanos: self.clock.now_nanos() });
+    }
+
+    /// Counts a request answered elsewhere (by a component, or refused by the transport).
+    pub fn record(&self, path: &str, status: u16, latency_nanos: u64) {
+        self.metrics.record(self.route_label(path), status, latency_nanos);
     }
 
     /// Hash of a route and the exact request bytes, for the raw-request memo.
@@ -305,6 +356,15 @@ fn ok_response(body: Bytes, etag: String, cache_control: String, timings: &Timin
         .with_header("cache-control", cache_control)
         .with_header("server-timing", timings.header_value())
         .with_header("x-cache", x_cache)
+}
+
+/// The cache key inside one of this service's ETags (`"` + 32 hex digits + `"`).
+fn parse_etag(etag: &str) -> Option<u128> {
+    let hex = etag.strip_prefix('"')?.strip_suffix('"')?;
+    if hex.len() != 32 {
+        return None;
+    }
+    u128::from_str_radix(hex, 16).ok()
 }
 
 /// Whether a `Content-Type` value is JSON (`application/json`, parameters allowed).

@@ -672,3 +672,59 @@ fn openapi_document_lists_every_route() {
     assert_eq!(paths.len(), s.compute_paths().len() + 4);
     assert!(doc["components"]["schemas"]["Error"].is_object());
 }
+
+/// The cache tier a host keeps for answers computed elsewhere (the edge host): what it serves
+/// is what the computing service itself serves on a repeat, 304 included; only exact repeats of
+/// remembered compute answers are served, and nothing else is kept.
+#[test]
+fn a_cache_tier_serves_remembered_answers_like_the_service_itself() {
+    let clock = Arc::new(ManualClock::new(0));
+    let computing = service();
+    let tier = Service::new(Config::default(), clock.clone());
+    let body = json!({"dag": {"edges": [["Z","X"],["Z","Y"],["X","Y"]]}, "treatment": "X", "outcome": "Y"});
+    let req = Request::post_json(VALIDATE, serde_json::to_vec(&body).unwrap());
+    assert!(tier.answer_from_cache(&req).is_none(), "nothing remembered yet");
+
+    let first = computing.handle(req.clone());
+    tier.remember(&req, &first);
+    let repeat = computing.handle(req.clone());
+    let served = tier.answer_from_cache(&req).expect("remembered");
+    assert_eq!((served.status, &served.body), (repeat.status, &repeat.body));
+    for header in ["etag", "cache-control", "content-type", "x-cache"] {
+        assert_eq!(served.header(header), repeat.header(header), "{header}");
+    }
+    assert_eq!(served.header("x-cache"), Some("hit"));
+    assert_eq!(tier.request_count(VALIDATE, 200), 1, "a served answer is counted");
+
+    // Conditional: 304 with the same tag and Cache-Control as the computing service.
+    let etag = first.header("etag").unwrap().to_string();
+    let conditional = req.clone().with_header("if-none-match", etag.clone());
+    let (a, b) = (computing.handle(conditional.clone()), tier.answer_from_cache(&conditional).unwrap());
+    assert_eq!((a.status, b.status), (304, 304));
+    assert_eq!((a.header("etag"), a.header("cache-control")), (b.header("etag"), b.header("cache-control")));
+
+    // HEAD gets the headers without the body; other bytes for the same question are not served
+    // (the tier keys on exact bytes and leaves canonicalising to whoever computes).
+    let q = format!("q={}", encode_query(&serde_json::to_vec(&body).unwrap()));
+    let head = Request::new(Method::Head, VALIDATE).with_query(q);
+    let head_resp = tier.answer_from_cache(&head).unwrap();
+    assert!(head_resp.body.is_empty() && head_resp.header("etag").is_some());
+    let spaced = Request::post_json(VALIDATE, format!(" {}", serde_json::to_string(&body).unwrap()));
+    assert!(tier.answer_from_cache(&spaced).is_none());
+
+    // Past the TTL the remembered answer is gone.
+    clock.advance_secs(Config::default().cache.ttl_secs + 1);
+    assert!(tier.answer_from_cache(&req).is_none());
+
+    // Errors, non-compute routes and answers without the service's ETag are never kept.
+    let bad = Request::post_json(VALIDATE, r#"{"dag": 1}"#);
+    tier.remember(&bad, &computing.handle(bad.clone()));
+    assert!(tier.answer_from_cache(&bad).is_none());
+    let health = Request::new(Method::Get, "/health");
+    tier.remember(&health, &computing.handle(health.clone()));
+    assert!(tier.answer_from_cache(&health).is_none());
+    let forged = Response::json(200, "{}").with_header("etag", "\"not-ours\"");
+    let other = Request::post_json(VALIDATE, r#"{"dag": {"edges": [["A","B"]]}}"#);
+    tier.remember(&other, &forged);
+    assert!(tier.answer_from_cache(&other).is_none());
+}
