@@ -12,12 +12,19 @@ use isl_service::{Config, Method, Request, Service, SystemClock};
 use spin_sdk::http::{self as spin_http, IntoResponse};
 use spin_sdk::http_component;
 
-/// One service per instance. Hosts usually instantiate per request, so the response cache
-/// lives only as long as the instance; the CDN in front (ETag, `Cache-Control`) is the edge's
-/// shared cache.
+/// One service per instance. Hosts instantiate per request, so an in-instance response cache
+/// would be built (its tables allocated and zeroed) for every request and never hit: the
+/// component runs without one. Caching at the edge is the host's tier (`isl edge` keeps
+/// answers by request bytes) and the CDN in front (ETag, `Cache-Control`). Everything that
+/// shapes an answer is `Config::default()`, as on the native server.
 fn service() -> &'static Service {
     static SERVICE: OnceLock<Service> = OnceLock::new();
-    SERVICE.get_or_init(|| Service::new(Config::default(), Arc::new(SystemClock::new())))
+    SERVICE.get_or_init(|| {
+        let mut config = Config::default();
+        config.cache.capacity_bytes = 0;
+        config.cache.memo_entries = 0;
+        Service::new(config, Arc::new(SystemClock::new()))
+    })
 }
 
 fn method(m: &spin_http::Method) -> Method {

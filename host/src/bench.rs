@@ -205,6 +205,11 @@ pub struct Report {
     pub latency_ms: Latency,
     /// Cache outcomes.
     pub cache: CacheOutcomes,
+    /// Time spent inside the service by its own account (`Server-Timing`, all stages summed),
+    /// for the responses that carried one: the rest of `latency_ms` is transport and host.
+    pub server_time_ms: Option<Latency>,
+    /// Mean of each `Server-Timing` stage over the responses that carried it, in ms.
+    pub server_stage_mean_ms: BTreeMap<String, f64>,
     /// The P95 SLA asked for, if any.
     pub sla_p95_ms: Option<f64>,
     /// Whether P95 met the SLA (true without one).
@@ -213,6 +218,10 @@ pub struct Report {
 
 struct WorkerStats {
     hist: Histogram<u64>,
+    /// Server-side time (µs) from `Server-Timing`.
+    server_hist: Histogram<u64>,
+    /// Per stage: (sum of ms, responses).
+    stages: BTreeMap<String, (f64, u64)>,
     statuses: BTreeMap<u16, u64>,
     hit: u64,
     miss: u64,
@@ -251,6 +260,18 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, HostError> {
 pub fn render_text(r: &Report) -> String {
     let l = &r.latency_ms;
     let statuses: Vec<String> = r.status_counts.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+    let server = match &r.server_time_ms {
+        Some(t) => {
+            let stages: Vec<String> = r.server_stage_mean_ms.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
+            format!(
+                "\x20 server     p50 {:.3} ms  p95 {:.3} (Server-Timing means: {})\n",
+                t.p50,
+                t.p95,
+                stages.join(", ")
+            )
+        }
+        None => String::new(),
+    };
     format!(
         "isl bench: {} {} {} ({}), {} connection(s)\n\
          \x20 requests   {} measured, {} warm-up, {} ok, {} errors ({} transport)\n\
@@ -280,7 +301,7 @@ pub fn render_text(r: &Report) -> String {
         r.cache.miss,
         r.cache.coalesced,
         statuses.join(", ")
-    )
+    ) + &server
 }
 
 /// Splits `http://host:port/prefix` into `host:port` and the path prefix.
@@ -334,10 +355,18 @@ pub async fn execute(args: &BenchArgs) -> Result<Report, HostError> {
     bar.finish_and_clear();
 
     let mut hist = new_histogram()?;
+    let mut server_hist = new_histogram()?;
+    let mut stages: BTreeMap<String, (f64, u64)> = BTreeMap::new();
     let mut statuses = BTreeMap::new();
     let (mut hit, mut miss, mut coalesced, mut transport_errors) = (0, 0, 0, 0);
     for s in stats {
         hist.add(&s.hist).map_err(|e| HostError::Client(e.to_string()))?;
+        server_hist.add(&s.server_hist).map_err(|e| HostError::Client(e.to_string()))?;
+        for (stage, (sum, n)) in s.stages {
+            let e = stages.entry(stage).or_insert((0.0, 0));
+            e.0 += sum;
+            e.1 += n;
+        }
         for (k, v) in s.statuses {
             *statuses.entry(k).or_insert(0) += v;
         }
@@ -349,13 +378,16 @@ pub async fn execute(args: &BenchArgs) -> Result<Report, HostError> {
     let ok: u64 = statuses.iter().filter(|(s, _)| (200..300).contains(*s) || **s == 304).map(|(_, n)| n).sum();
     let answered: u64 = statuses.values().sum();
     let ms = |us: u64| us as f64 / 1000.0;
-    let latency = Latency {
+    let summary = |hist: &Histogram<u64>| Latency {
         mean: if hist.is_empty() { 0.0 } else { hist.mean() / 1000.0 },
         p50: ms(hist.value_at_quantile(0.5)),
         p95: ms(hist.value_at_quantile(0.95)),
         p99: ms(hist.value_at_quantile(0.99)),
         max: ms(hist.max()),
     };
+    let latency = summary(&hist);
+    let server_time_ms = (!server_hist.is_empty()).then(|| summary(&server_hist));
+    let server_stage_mean_ms = stages.into_iter().map(|(k, (sum, n))| (k, sum / n.max(1) as f64)).collect();
     let with_cache = hit + miss + coalesced;
     let sla_ok = args.sla_p95_ms.is_none_or(|sla| latency.p95 <= sla);
     Ok(Report {
@@ -381,6 +413,8 @@ pub async fn execute(args: &BenchArgs) -> Result<Report, HostError> {
             coalesced,
             hit_rate: if with_cache > 0 { hit as f64 / with_cache as f64 } else { 0.0 },
         },
+        server_time_ms,
+        server_stage_mean_ms,
         sla_p95_ms: args.sla_p95_ms,
         sla_ok,
     })
@@ -419,6 +453,8 @@ async fn worker(
 ) -> Result<WorkerStats, HostError> {
     let mut stats = WorkerStats {
         hist: new_histogram()?,
+        server_hist: new_histogram()?,
+        stages: BTreeMap::new(),
         statuses: BTreeMap::new(),
         hit: 0,
         miss: 0,
@@ -447,6 +483,16 @@ async fn worker(
                     Some("coalesced") => stats.coalesced += 1,
                     _ => {}
                 }
+                if let Some(timing) = resp.header("server-timing") {
+                    let parsed = parse_server_timing(timing);
+                    let total: f64 = parsed.iter().map(|(_, ms)| ms).sum();
+                    stats.server_hist.saturating_record(((total * 1000.0) as u64).max(1));
+                    for (stage, ms) in parsed {
+                        let e = stats.stages.entry(stage.to_string()).or_insert((0.0, 0));
+                        e.0 += ms;
+                        e.1 += 1;
+                    }
+                }
             }
             Ok(Err(_)) | Err(_) => {
                 stats.transport_errors += 1;
@@ -459,9 +505,31 @@ async fn worker(
     Ok(stats)
 }
 
+/// The `(name, dur in ms)` entries of a `Server-Timing` header (`decode;dur=0.1, compute;dur=2`);
+/// entries without a readable `dur` are skipped.
+fn parse_server_timing(value: &str) -> Vec<(&str, f64)> {
+    value
+        .split(',')
+        .filter_map(|entry| {
+            let mut parts = entry.split(';').map(str::trim);
+            let name = parts.next().filter(|n| !n.is_empty())?;
+            let dur = parts.find_map(|p| p.strip_prefix("dur="))?.parse::<f64>().ok()?;
+            dur.is_finite().then_some((name, dur))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_timing_entries() {
+        let parsed =
+            parse_server_timing("decode;dur=0.096, compute;dur=0.072,encode;desc=\"x\";dur=0.013, cache, bad;dur=x");
+        assert_eq!(parsed, vec![("decode", 0.096), ("compute", 0.072), ("encode", 0.013)]);
+        assert!(parse_server_timing("").is_empty());
+    }
 
     #[test]
     fn validate_mix_picks_a_downstream_observed_outcome() {
