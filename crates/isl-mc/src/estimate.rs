@@ -1,0 +1,296 @@
+//! Estimators behind [`crate::counterfactual`]: plain and adaptive Monte Carlo, likelihood
+//! weighting, and importance sampling of tail probabilities by the cross-entropy method.
+
+use std::collections::BTreeMap;
+
+use crate::api::{CounterfactualRequest, CounterfactualResponse, McOptions, check_values};
+use crate::backend::{Backend, RunSpec, Samples, SlotSetting};
+use crate::dist::inv_norm_cdf;
+use crate::error::McError;
+use crate::program::Program;
+use crate::rng;
+use crate::stats::{self, Moments};
+
+/// A checked counterfactual request: how many samples, which statistics.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    /// Fixed sample count, or the first round of an adaptive run.
+    samples: u64,
+    /// Adaptive: target standard error and cap.
+    target: Option<(f64, u64)>,
+    quantiles: Vec<f64>,
+    threshold: Option<f64>,
+}
+
+impl Plan {
+    pub(crate) fn new(req: &CounterfactualRequest, opts: &McOptions) -> Result<Plan, McError> {
+        let invalid =
+            |field: &str, message: &str| Err(McError::InvalidRequest { field: field.into(), message: message.into() });
+        let cap = req.max_samples.unwrap_or(opts.max_samples);
+        if cap > opts.max_samples {
+            return Err(McError::OverLimit { what: "max_samples".into(), count: cap, limit: opts.max_samples });
+        }
+        if cap == 0 {
+            return invalid("max_samples", "must be at least 1");
+        }
+        let (samples, target) = match (req.samples, req.target_error) {
+            (Some(_), Some(_)) => return invalid("samples", "give samples or target_error, not both"),
+            (_, Some(t)) if !(t.is_finite() && t > 0.0) => {
+                return invalid("target_error", "must be a positive finite number");
+            }
+            (_, Some(t)) => (opts.adaptive_initial_samples.clamp(1, cap), Some((t, cap))),
+            (n, None) => {
+                let n = n.unwrap_or(opts.default_samples);
+                if n == 0 {
+                    return invalid("samples", "must be at least 1");
+                }
+                if n > cap {
+                    let what = if req.max_samples.is_some() { "samples (over max_samples)" } else { "samples" };
+                    return Err(McError::OverLimit { what: what.into(), count: n, limit: cap });
+                }
+                (n, None)
+            }
+        };
+        let mut quantiles = req.quantiles.clone().unwrap_or_else(|| opts.default_quantiles.clone());
+        if quantiles.len() > opts.max_quantiles {
+            return Err(McError::OverLimit {
+                what: "quantiles".into(),
+                count: quantiles.len() as u64,
+                limit: opts.max_quantiles as u64,
+            });
+        }
+        if let Some(q) = quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            return Err(McError::InvalidRequest {
+                field: "quantiles".into(),
+                message: format!("each quantile must lie strictly between 0 and 1 (got {q})"),
+            });
+        }
+        quantiles.sort_by(f64::total_cmp);
+        quantiles.dedup();
+        if let Some(t) = req.threshold
+            && !t.is_finite()
+        {
+            return invalid("threshold", "must be a finite number");
+        }
+        check_values(&req.intervention, "intervention")?;
+        if let Some(e) = &req.evidence {
+            check_values(e, "evidence")?;
+        }
+        Ok(Plan { samples, target, quantiles, threshold: req.threshold })
+    }
+}
+
+/// Everything a run needs besides its stream, range and slot settings.
+struct Runner<'a> {
+    backend: &'a dyn Backend,
+    program: &'a Program,
+    seed: u64,
+    opts: &'a McOptions,
+    stop: &'a dyn Fn() -> bool,
+}
+
+impl Runner<'_> {
+    fn run(&self, stream: u32, start: u64, count: u64, slots: &[SlotSetting]) -> Result<Samples, McError> {
+        let spec =
+            RunSpec { seed: self.seed, stream, start, count: count as usize, slots, block_size: self.opts.block_size };
+        self.backend.run(self.program, &spec, self.stop)
+    }
+}
+
+/// Moments of stored samples; weights normalised by the largest log-weight.
+fn summarise(y: &[f64], logw: Option<&[f64]>, outcome: &str) -> Result<(Moments, Option<Vec<f64>>, f64), McError> {
+    let (w, max) = match logw {
+        Some(l) => {
+            let (w, max) = stats::weights(y, l);
+            (Some(w), max)
+        }
+        None => (None, 0.0),
+    };
+    let m = stats::moments(y, w.as_deref());
+    if m.finite == 0 {
+        return Err(McError::AllNonFinite { outcome: outcome.into(), samples: y.len() as u64 });
+    }
+    if w.is_some() && m.total_weight.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        return Err(McError::Abduction {
+            node: String::new(),
+            reason: "the evidence has zero likelihood in every sample: each evidenced node's recovered noise falls \
+                     outside its noise distribution's support (or every weight underflows)"
+                .into(),
+        });
+    }
+    Ok((m, w, max))
+}
+
+pub(crate) fn counterfactual(
+    program: &Program,
+    outcome: &str,
+    plan: &Plan,
+    seed: u64,
+    opts: &McOptions,
+    backend: &dyn Backend,
+    stop: &dyn Fn() -> bool,
+) -> Result<CounterfactualResponse, McError> {
+    let runner = Runner { backend, program, seed, opts, stop };
+    // Main run: fixed, or doubling rounds over consecutive index ranges.
+    let mut y: Vec<f64> = Vec::new();
+    let mut logw: Option<Vec<f64>> = None;
+    let mut n = plan.samples;
+    let (m, w, max_logw, target_met) = loop {
+        if stop() {
+            return Err(McError::Interrupted);
+        }
+        let have = y.len() as u64;
+        let s = runner.run(rng::STREAM_MAIN, have, n - have, &[])?;
+        y.extend_from_slice(&s.outcome);
+        if let Some(l) = s.log_weight {
+            logw.get_or_insert_with(Vec::new).extend_from_slice(&l);
+        }
+        let (m, w, max) = summarise(&y, logw.as_deref(), outcome)?;
+        match plan.target {
+            None => break (m, w, max, None),
+            Some((t, _)) if m.std_error <= t => break (m, w, max, Some(true)),
+            Some((_, cap)) if n >= cap => break (m, w, max, Some(false)),
+            Some((_, cap)) => n = n.saturating_mul(2).min(cap),
+        }
+    };
+    let qs = stats::quantiles(&y, w.as_deref(), &plan.quantiles);
+    let quantiles: BTreeMap<String, f64> = plan.quantiles.iter().map(|q| format!("{q}")).zip(qs).collect();
+
+    let mut answer = CounterfactualResponse {
+        outcome: outcome.to_string(),
+        mean: m.mean,
+        std: m.std,
+        std_error: m.std_error,
+        quantiles,
+        probability_above: None,
+        probability_std_error: None,
+        samples_used: y.len() as u64,
+        non_finite: m.non_finite,
+        seed,
+        backend: backend.name().to_string(),
+        method: "plain".into(),
+        effective_sample_size: m.ess,
+        importance_samples: None,
+        target_met,
+    };
+    if let Some(t) = plan.threshold {
+        let (p, se, hits) = stats::exceedance(&y, w.as_deref(), t, &m);
+        answer.probability_above = Some(p);
+        answer.probability_std_error = Some(se);
+        let random = program.slots.iter().any(|s| s.used);
+        if hits < opts.min_tail_hits && random {
+            // Normaliser of the likelihood weights on the plain run's scale: E[L]·exp(-max).
+            let norm = m.total_weight / m.finite as f64;
+            let tail = importance(&runner, t, y.len() as u64, norm, max_logw)?;
+            answer.probability_above = Some(tail.p);
+            answer.probability_std_error = Some(tail.std_error);
+            answer.method = "importance".into();
+            answer.effective_sample_size = Some(tail.ess);
+            answer.importance_samples = Some(tail.samples);
+        }
+    }
+    Ok(answer)
+}
+
+/// An importance-sampling estimate of a tail probability.
+#[derive(Clone, Debug)]
+pub(crate) struct Tail {
+    pub p: f64,
+    pub std_error: f64,
+    pub ess: f64,
+    pub samples: u64,
+}
+
+/// P(outcome > t) by importance sampling: cross-entropy pilot rounds fit a mean shift μ of the
+/// standard normal behind every used slot (each round: elite = the top fraction of samples, or
+/// those above `t` once the level reaches it; μ = weighted mean of the elite's shifted normals),
+/// then a final run of `n` samples in [`rng::STREAM_IMPORTANCE`] with weights
+/// `exp(Σ (μ²/2 − μ·z))` gives `p = mean(w·1[y > t]) / norm` (`norm` = the mean likelihood
+/// weight of the plain run when there is evidence, on the scale `exp(logw − max_logw)`).
+fn importance(runner: &Runner<'_>, t: f64, n: u64, norm: f64, max_logw: f64) -> Result<Tail, McError> {
+    let (program, seed, opts) = (runner.program, runner.seed, runner.opts);
+    let used = program.used_slots();
+    let mut settings = vec![SlotSetting::default(); program.slots.len()];
+    let pilot = opts.importance_pilot_samples.max(1);
+    let rho = opts.importance_elite_fraction.clamp(1e-6, 1.0);
+    let mut pilots = 0u64;
+    let mut last_level = f64::NEG_INFINITY;
+    for round in 0..opts.importance_max_rounds {
+        let stream = rng::STREAM_PILOT + round;
+        let s = runner.run(stream, 0, pilot, &settings)?;
+        pilots += pilot;
+        let lw = s.log_weight.unwrap_or_else(|| vec![0.0; s.outcome.len()]);
+        let mut idx: Vec<usize> =
+            (0..s.outcome.len()).filter(|&j| s.outcome[j].is_finite() && !lw[j].is_nan()).collect();
+        if idx.is_empty() {
+            break;
+        }
+        // Descending outcome, ties by index.
+        idx.sort_by(|&a, &b| s.outcome[b].total_cmp(&s.outcome[a]).then(a.cmp(&b)));
+        let k = ((rho * idx.len() as f64).ceil() as usize).clamp(1, idx.len());
+        let gamma = s.outcome[idx[k - 1]];
+        let level = gamma.min(t);
+        let elite: Vec<usize> = idx.iter().copied().filter(|&j| s.outcome[j] >= level).collect();
+        let top = elite.iter().map(|&j| lw[j]).fold(f64::NEG_INFINITY, f64::max);
+        if top == f64::NEG_INFINITY {
+            break;
+        }
+        let ew: Vec<f64> = elite.iter().map(|&j| libm::exp(lw[j] - top)).collect();
+        let total: f64 = ew.iter().sum();
+        for &slot in &used {
+            let mu = settings[slot as usize].shift;
+            let mut acc = 0.0;
+            for (&j, &w) in elite.iter().zip(&ew) {
+                let z = inv_norm_cdf(rng::slot_uniform(seed, j as u64, slot, stream)) + mu;
+                acc += w * z;
+            }
+            settings[slot as usize].shift = acc / total;
+        }
+        if level >= t || gamma <= last_level {
+            break;
+        }
+        last_level = gamma;
+    }
+    for (set, info) in settings.iter_mut().zip(&program.slots) {
+        if !info.used || !set.shift.is_finite() {
+            set.shift = 0.0;
+        }
+    }
+    let s = runner.run(rng::STREAM_IMPORTANCE, 0, n, &settings)?;
+    let lw = s.log_weight.unwrap_or_else(|| vec![0.0; s.outcome.len()]);
+    let y = &s.outcome;
+    let [finite, sum_a, sum_aa, sum_w, sum_ww] = {
+        let parts = stats::per_block(y.len(), |r| {
+            let mut acc = [0.0; 5];
+            for j in r {
+                if y[j].is_finite() && !lw[j].is_nan() {
+                    acc[0] += 1.0;
+                    if y[j] > t {
+                        let w = libm::exp(lw[j] - max_logw);
+                        let a = w / norm;
+                        acc[1] += a;
+                        acc[2] += a * a;
+                        acc[3] += w;
+                        acc[4] += w * w;
+                    }
+                }
+            }
+            acc
+        });
+        let mut acc = [0.0; 5];
+        for p in parts {
+            for k in 0..5 {
+                acc[k] += p[k];
+            }
+        }
+        acc
+    };
+    let p = if finite > 0.0 { sum_a / finite } else { f64::NAN };
+    let var = if finite > 1.0 { (sum_aa / finite - p * p).max(0.0) * finite / (finite - 1.0) } else { 0.0 };
+    Ok(Tail {
+        p,
+        std_error: (var / finite).sqrt(),
+        ess: if sum_ww > 0.0 { sum_w * sum_w / sum_ww } else { 0.0 },
+        samples: pilots + n,
+    })
+}

@@ -1,0 +1,151 @@
+//! The counter-based random stream: Philox4x32-10 (Salmon, Moraes, Dror & Shaw, "Parallel random
+//! numbers: as easy as 1, 2, 3", SC 2011; the Random123 library) and the exact layout that maps
+//! (seed, sample, slot, stream) to a number.
+//!
+//! Every random input of a model is a *slot* (one per uncertain belief and one per noise term,
+//! numbered when the model is checked, see [`crate::CheckedModel::slots`]). The draw of slot `s`
+//! for sample `i` depends on nothing else than `(seed, i, s, stream)`:
+//!
+//! ```text
+//! key     = [seed as u32, (seed >> 32) as u32]
+//! counter = [i as u32, (i >> 32) as u32, s / 4, stream]
+//! words   = philox4x32_10(counter, key)              // four u32 words
+//! bits    = words[s % 4]
+//! u       = (bits as f64 + 0.5) * 2^-32              // in (0, 1), exact in f64
+//! ```
+//!
+//! So one Philox call serves four consecutive slots (a *group*). `u` never is 0 or 1: its
+//! smallest value is 2^-33 and its largest 1 - 2^-33, so `z = Φ⁻¹(u)` lies within ±6.23.
+//! Streams separate the uses of one seed: [`STREAM_MAIN`] for the estimates, others for the
+//! sensitivity matrices and the pilot and final runs of importance sampling.
+//!
+//! Because nothing depends on the order of evaluation, any split of the samples into blocks and
+//! threads (or GPU invocations) draws the same numbers.
+
+/// Philox multiplier for word 0.
+pub const PHILOX_M0: u32 = 0xD251_1F53;
+/// Philox multiplier for word 2.
+pub const PHILOX_M1: u32 = 0xCD9E_8D57;
+/// Key schedule increment for key word 0 (golden ratio).
+pub const PHILOX_W0: u32 = 0x9E37_79B9;
+/// Key schedule increment for key word 1 (sqrt(3) - 1).
+pub const PHILOX_W1: u32 = 0xBB67_AE85;
+
+/// Stream of the main estimation samples (counterfactual estimates, sensitivity swings).
+pub const STREAM_MAIN: u32 = 0;
+/// Stream of the Sobol matrix A.
+pub const STREAM_SOBOL_A: u32 = 1;
+/// Stream of the Sobol matrix B.
+pub const STREAM_SOBOL_B: u32 = 2;
+/// Stream of the final importance-sampling run.
+pub const STREAM_IMPORTANCE: u32 = 3;
+/// Stream of the first importance-sampling pilot round; round `r` uses `STREAM_PILOT + r`.
+pub const STREAM_PILOT: u32 = 16;
+
+/// 2^-32.
+const TWO_POW_M32: f64 = 1.0 / 4_294_967_296.0;
+
+/// One Philox round: two 32×32→64 multiplications and the word permutation of Random123.
+#[inline(always)]
+fn round(c: [u32; 4], k: [u32; 2]) -> [u32; 4] {
+    let p0 = u64::from(PHILOX_M0) * u64::from(c[0]);
+    let p1 = u64::from(PHILOX_M1) * u64::from(c[2]);
+    [((p1 >> 32) as u32) ^ c[1] ^ k[0], p1 as u32, ((p0 >> 32) as u32) ^ c[3] ^ k[1], p0 as u32]
+}
+
+/// Philox4x32 with 10 rounds: the key is bumped by ([`PHILOX_W0`], [`PHILOX_W1`]) between rounds.
+#[inline(always)]
+pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    let mut c = ctr;
+    let mut k = key;
+    c = round(c, k);
+    for _ in 0..9 {
+        k = [k[0].wrapping_add(PHILOX_W0), k[1].wrapping_add(PHILOX_W1)];
+        c = round(c, k);
+    }
+    c
+}
+
+/// The Philox key of a seed: low word first.
+#[inline]
+pub fn key(seed: u64) -> [u32; 2] {
+    [seed as u32, (seed >> 32) as u32]
+}
+
+/// The Philox counter of sample `i`, slot group `group` (= slot / 4) and `stream`.
+#[inline]
+pub fn counter(i: u64, group: u32, stream: u32) -> [u32; 4] {
+    [i as u32, (i >> 32) as u32, group, stream]
+}
+
+/// The uniform in (0, 1) of 32 random bits: `(bits + 0.5) · 2^-32`, exact.
+#[inline(always)]
+pub fn uniform(bits: u32) -> f64 {
+    (f64::from(bits) + 0.5) * TWO_POW_M32
+}
+
+/// The uniform of slot `slot` for sample `i` in `stream` under `seed` (the layout above).
+pub fn slot_uniform(seed: u64, i: u64, slot: u32, stream: u32) -> f64 {
+    let words = philox4x32_10(counter(i, slot / 4, stream), key(seed));
+    uniform(words[(slot % 4) as usize])
+}
+
+/// Fills four columns with the uniforms of slot group `group` for samples `first..first+n`
+/// (`n` = the columns' length). Written so that the compiler vectorises it across samples.
+pub fn fill_group(seed: u64, first: u64, group: u32, stream: u32, out: [&mut [f64]; 4]) {
+    let [o0, o1, o2, o3] = out;
+    let n = o0.len();
+    let (o1, o2, o3) = (&mut o1[..n], &mut o2[..n], &mut o3[..n]);
+    let k = key(seed);
+    for j in 0..n {
+        let i = first.wrapping_add(j as u64);
+        let w = philox4x32_10(counter(i, group, stream), k);
+        o0[j] = uniform(w[0]);
+        o1[j] = uniform(w[1]);
+        o2[j] = uniform(w[2]);
+        o3[j] = uniform(w[3]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Random123 kat_vectors, "philox4x32 10" lines: counter (4 words), key (2 words) -> output.
+    #[test]
+    fn known_answers() {
+        let cases: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
+            ([0; 4], [0; 2], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]),
+            ([u32::MAX; 4], [u32::MAX; 2], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]),
+            (
+                [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+                [0xa4093822, 0x299f31d0],
+                [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+            ),
+        ];
+        for (ctr, key, want) in cases {
+            assert_eq!(philox4x32_10(ctr, key), want);
+        }
+    }
+
+    #[test]
+    fn uniform_bounds_are_open() {
+        assert_eq!(uniform(0), 2f64.powi(-33));
+        assert_eq!(uniform(u32::MAX), 1.0 - 2f64.powi(-33));
+        assert!(uniform(0) > 0.0 && uniform(u32::MAX) < 1.0);
+    }
+
+    #[test]
+    fn fill_group_matches_slot_uniform() {
+        let (mut a, mut b, mut c, mut d) = (vec![0.0; 37], vec![0.0; 37], vec![0.0; 37], vec![0.0; 37]);
+        let first = u64::from(u32::MAX) - 10; // crosses the low word's wrap
+        fill_group(42, first, 3, 7, [&mut a, &mut b, &mut c, &mut d]);
+        for j in 0..37 {
+            let i = first + j as u64;
+            assert_eq!(a[j], slot_uniform(42, i, 12, 7));
+            assert_eq!(b[j], slot_uniform(42, i, 13, 7));
+            assert_eq!(c[j], slot_uniform(42, i, 14, 7));
+            assert_eq!(d[j], slot_uniform(42, i, 15, 7));
+        }
+    }
+}
