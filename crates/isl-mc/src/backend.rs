@@ -2,7 +2,7 @@
 //! program column by column over chunks of samples (structure of arrays), with rayon over blocks
 //! on native targets and one thread on wasm32. A GPU backend implements the same trait.
 
-use crate::dist::{VariateKind, inv_norm_cdf_column, norm_cdf};
+use crate::dist::{NormalColumn, VariateKind, norm_cdf};
 use crate::error::McError;
 use crate::expr::{BinaryOp, UnaryOp};
 use crate::program::{Instr, Operand, Program};
@@ -69,16 +69,46 @@ pub trait Backend {
 
 /// The CPU backend: rayon over blocks on native targets, one thread on wasm32. Threads come from
 /// the current rayon pool (`ThreadPool::install` chooses it).
+///
+/// On x86-64 the column loops and the Philox generator run with AVX-512F or AVX2 when the CPU has
+/// them (detected at run time); every path computes the same bits (the same IEEE operations in
+/// the same order, never fused), so `portable` only exists to let tests compare them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CpuBackend {
     /// Samples evaluated together, column by column (kept small so registers stay in cache).
     pub chunk: usize,
+    /// Use the portable code only, without run-time detected SIMD.
+    pub portable: bool,
 }
 
 impl Default for CpuBackend {
     fn default() -> Self {
-        CpuBackend { chunk: 256 }
+        CpuBackend { chunk: 256, portable: false }
     }
+}
+
+/// Which instruction-set variant evaluates the columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+fn detect(portable: bool) -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !portable && std::arch::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        if !portable && std::arch::is_x86_feature_detected!("avx2") {
+            return Isa::Avx2;
+        }
+    }
+    let _ = portable;
+    Isa::Portable
 }
 
 /// Resolved per-slot plan of a run.
@@ -96,6 +126,22 @@ struct Ctx<'a> {
     seed: u64,
     weighted: bool,
     chunk: usize,
+    isa: Isa,
+}
+
+impl Ctx<'_> {
+    /// Whether the AVX-512F paths may run.
+    #[inline(always)]
+    fn isa_avx512(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.isa == Isa::Avx512
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
 }
 
 /// Per-thread columns.
@@ -103,6 +149,7 @@ struct Scratch {
     regs: Vec<Vec<f64>>,
     u: [Vec<f64>; 4],
     logw: Vec<f64>,
+    normal: NormalColumn,
 }
 
 impl Scratch {
@@ -111,6 +158,7 @@ impl Scratch {
             regs: (0..registers).map(|_| vec![0.0; chunk]).collect(),
             u: std::array::from_fn(|_| vec![0.0; chunk]),
             logw: vec![0.0; chunk],
+            normal: NormalColumn::default(),
         }
     }
 }
@@ -136,7 +184,8 @@ impl Backend for CpuBackend {
             })
             .collect();
         let weighted = program.weighted || spec.shifted(program);
-        let ctx = Ctx { program, plan, seed: spec.seed, weighted, chunk: self.chunk.max(1) };
+        let ctx =
+            Ctx { program, plan, seed: spec.seed, weighted, chunk: self.chunk.max(1), isa: detect(self.portable) };
         let count = spec.count;
         let block = spec.block_size.max(1);
         let mut outcome = vec![0.0; count];
@@ -222,8 +271,34 @@ fn src<'a>(regs: &'a [Vec<f64>], o: Operand, n: usize) -> Src<'a> {
     }
 }
 
-/// Runs every instruction over samples `first .. first + n`.
+/// Runs every instruction over samples `first .. first + n`, with the detected instruction set.
 fn eval_chunk(ctx: &Ctx<'_>, s: &mut Scratch, first: u64, n: usize) {
+    match ctx.isa {
+        // SAFETY: `detect` chose these only on CPUs with the features.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { eval_chunk_avx512(ctx, s, first, n) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { eval_chunk_avx2(ctx, s, first, n) },
+        Isa::Portable => eval_chunk_body(ctx, s, first, n),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn eval_chunk_avx512(ctx: &Ctx<'_>, s: &mut Scratch, first: u64, n: usize) {
+    eval_chunk_body(ctx, s, first, n)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn eval_chunk_avx2(ctx: &Ctx<'_>, s: &mut Scratch, first: u64, n: usize) {
+    eval_chunk_body(ctx, s, first, n)
+}
+
+/// The instruction loop; inlined into each instruction-set variant so that the column loops are
+/// vectorised for it.
+#[inline(always)]
+fn eval_chunk_body(ctx: &Ctx<'_>, s: &mut Scratch, first: u64, n: usize) {
     if ctx.weighted {
         s.logw[..n].fill(0.0);
     }
@@ -269,7 +344,21 @@ fn eval_chunk(ctx: &Ctx<'_>, s: &mut Scratch, first: u64, n: usize) {
     }
 }
 
+/// The four uniform columns of a slot group, by the instruction set's Philox.
+#[inline(always)]
+fn fill_group(isa: Isa, seed: u64, first: u64, group: u32, stream: u32, out: [&mut [f64]; 4]) {
+    match isa {
+        // SAFETY: `detect` chose these only on CPUs with the features.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { rng::x86::fill_group_avx512(seed, first, group, stream, out) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { rng::x86::fill_group_avx2(seed, first, group, stream, out) },
+        Isa::Portable => rng::fill_group(seed, first, group, stream, out),
+    }
+}
+
 /// The standard variates of one slot group.
+#[inline(always)]
 fn draw(ctx: &Ctx<'_>, s: &mut Scratch, first: u64, n: usize, group: u32, dst: &[Option<u32>; 4]) {
     let mut streams: [Option<u32>; 4] = [None; 4];
     for (k, d) in dst.iter().enumerate() {
@@ -290,7 +379,14 @@ fn draw(ctx: &Ctx<'_>, s: &mut Scratch, first: u64, n: usize, group: u32, dst: &
         }
         {
             let [u0, u1, u2, u3] = &mut s.u;
-            rng::fill_group(ctx.seed, first, group, stream, [&mut u0[..n], &mut u1[..n], &mut u2[..n], &mut u3[..n]]);
+            fill_group(
+                ctx.isa,
+                ctx.seed,
+                first,
+                group,
+                stream,
+                [&mut u0[..n], &mut u1[..n], &mut u2[..n], &mut u3[..n]],
+            );
         }
         for j in k..4 {
             if streams[j] != Some(stream) {
@@ -304,9 +400,9 @@ fn draw(ctx: &Ctx<'_>, s: &mut Scratch, first: u64, n: usize, group: u32, dst: &
             let u = &s.u[j][..n];
             match (plan.kind, plan.shift) {
                 (VariateKind::Uniform, mu) if mu.abs() == 0.0 => d.copy_from_slice(u),
-                (VariateKind::Normal, mu) if mu.abs() == 0.0 => inv_norm_cdf_column(u, d),
+                (VariateKind::Normal, mu) if mu.abs() == 0.0 => s.normal.fill_with(u, d, ctx.isa_avx512()),
                 (kind, mu) => {
-                    inv_norm_cdf_column(u, d);
+                    s.normal.fill_with(u, d, ctx.isa_avx512());
                     let half = 0.5 * mu;
                     for (z, w) in d.iter_mut().zip(&mut s.logw[..n]) {
                         *z += mu;
@@ -328,6 +424,7 @@ fn map1(d: &mut [f64], a: &[f64], f: impl Fn(f64) -> f64) {
     }
 }
 
+#[inline(always)]
 fn unary(op: UnaryOp, d: &mut [f64], a: &[f64]) {
     match op {
         UnaryOp::Neg => map1(d, a, |x| -x),
@@ -360,6 +457,7 @@ fn map2(d: &mut [f64], a: Src<'_>, b: Src<'_>, f: impl Fn(f64, f64) -> f64) {
     }
 }
 
+#[inline(always)]
 fn binary(op: BinaryOp, d: &mut [f64], a: Src<'_>, b: Src<'_>) {
     match op {
         BinaryOp::Add => map2(d, a, b, |x, y| x + y),
@@ -373,6 +471,7 @@ fn binary(op: BinaryOp, d: &mut [f64], a: Src<'_>, b: Src<'_>) {
 }
 
 /// `d = a·b + c` for every combination of columns and constants (eight tight loops).
+#[inline(always)]
 fn muladd(d: &mut [f64], a: Src<'_>, b: Src<'_>, c: Src<'_>) {
     use Src::{Col, Val};
     match (a, b, c) {

@@ -319,6 +319,18 @@ fn inv_norm_central(q: f64) -> f64 {
     q * horner(&A, r) / horner(&B, r)
 }
 
+/// AS 241's tail rational at `r = √(−ln p)`, for the smaller tail probability `p`.
+#[inline(always)]
+fn inv_norm_tail_rational(r: f64) -> f64 {
+    if r <= 5.0 {
+        let r = r - 1.6;
+        horner(&C, r) / horner(&D, r)
+    } else {
+        let r = r - 5.0;
+        horner(&E, r) / horner(&F, r)
+    }
+}
+
 /// AS 241's tails (|u − 0.5| > 0.425).
 #[inline(never)]
 fn inv_norm_tail(u: f64, q: f64) -> f64 {
@@ -326,14 +338,7 @@ fn inv_norm_tail(u: f64, q: f64) -> f64 {
     if p <= 0.0 {
         return if q < 0.0 { f64::NEG_INFINITY } else { f64::INFINITY };
     }
-    let r = (-libm::log(p)).sqrt();
-    let v = if r <= 5.0 {
-        let r = r - 1.6;
-        horner(&C, r) / horner(&D, r)
-    } else {
-        let r = r - 5.0;
-        horner(&E, r) / horner(&F, r)
-    };
+    let v = inv_norm_tail_rational((-libm::log(p)).sqrt());
     if q < 0.0 { -v } else { v }
 }
 
@@ -347,19 +352,148 @@ pub fn inv_norm_cdf(u: f64) -> f64 {
     if q.abs() <= 0.425 { inv_norm_central(q) } else { inv_norm_tail(u, q) }
 }
 
-/// Column form of [`inv_norm_cdf`] for `u` in (0, 1): `z[j] = Φ⁻¹(u[j])`, bit for bit. The
-/// central formula runs over the whole column (vectorised), then the ~15% tail entries are redone.
-pub fn inv_norm_cdf_column(u: &[f64], z: &mut [f64]) {
-    let z = &mut z[..u.len()];
-    for (zi, &ui) in z.iter_mut().zip(u) {
-        *zi = inv_norm_central(ui - 0.5);
+/// Column form of [`inv_norm_cdf`] for `u` in [0, 1], bit for bit, with reusable scratch: the
+/// central formula runs over the whole column (vectorised), the ~15% tail entries are gathered,
+/// and their logarithm ([`log_positive_normal`], the same bits as `libm::log`), square root and
+/// rational function run as columns again.
+#[derive(Clone, Debug, Default)]
+pub struct NormalColumn {
+    idx: Vec<u32>,
+    p: Vec<f64>,
+    r: Vec<f64>,
+}
+
+impl NormalColumn {
+    /// `z[j] = Φ⁻¹(u[j])` for `j < u.len()` (`z` at least as long as `u`).
+    pub fn fill(&mut self, u: &[f64], z: &mut [f64]) {
+        self.fill_with(u, z, false);
     }
-    for (zi, &ui) in z.iter_mut().zip(u) {
-        let q = ui - 0.5;
-        if q.abs() > 0.425 {
-            *zi = inv_norm_tail(ui, q);
+
+    /// [`NormalColumn::fill`], gathering the tail entries with AVX-512F when `avx512` (the
+    /// caller has checked the CPU).
+    #[inline(always)]
+    pub(crate) fn fill_with(&mut self, u: &[f64], z: &mut [f64], avx512: bool) {
+        let n = u.len();
+        let z = &mut z[..n];
+        for (zi, &ui) in z.iter_mut().zip(u) {
+            *zi = inv_norm_central(ui - 0.5);
+        }
+        if self.idx.len() < n + 16 {
+            self.idx.resize(n + 16, 0);
+            self.p.resize(n + 16, 0.0);
+            self.r.resize(n + 16, 0.0);
+        }
+        let k = gather(u, &mut self.idx, &mut self.p, avx512);
+        let (idx, p, r) = (&self.idx[..k], &self.p[..k], &mut self.r[..k]);
+        // `p` carries the sign of q: the lower tail is stored negated.
+        for (r, &sp) in r.iter_mut().zip(p) {
+            let v = inv_norm_tail_rational((-log_positive_normal(sp.abs())).sqrt());
+            *r = if sp < 0.0 { -v } else { v };
+        }
+        for ((&j, &sp), &v) in idx.iter().zip(p).zip(r.iter()) {
+            let j = j as usize;
+            z[j] = v;
+            if !sp.abs().is_normal() {
+                z[j] = inv_norm_tail(u[j], u[j] - 0.5);
+            }
         }
     }
+}
+
+/// Gathers the tail entries (|u − 0.5| > 0.425): their indices, and their tail probability as
+/// AS 241 computes it, `u` when q < 0 (stored negated) else `1 − u`. `idx` and `p` need
+/// `u.len() + 16` entries.
+#[inline(always)]
+fn gather(u: &[f64], idx: &mut [u32], p: &mut [f64], avx512: bool) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if avx512 {
+        // SAFETY: `avx512` is only set on CPUs with AVX-512F.
+        return unsafe { gather_avx512(u, idx, p) };
+    }
+    let _ = avx512;
+    gather_portable(u, idx, p, 0, 0)
+}
+
+/// Branch-free gathering from `u[from..]`, appending after `k` entries.
+#[inline(always)]
+fn gather_portable(u: &[f64], idx: &mut [u32], p: &mut [f64], from: usize, mut k: usize) -> usize {
+    for (j, &ui) in u.iter().enumerate().skip(from) {
+        let q = ui - 0.5;
+        idx[k] = j as u32;
+        p[k] = if q < 0.0 { -ui } else { 1.0 - ui };
+        k += usize::from(q.abs() > 0.425);
+    }
+    k
+}
+
+/// [`gather_portable`] eight entries at a time with AVX-512F compress.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn gather_avx512(u: &[f64], idx: &mut [u32], p: &mut [f64]) -> usize {
+    use std::arch::x86_64::*;
+    let n = u.len();
+    assert!(idx.len() >= n + 16 && p.len() >= n + 16);
+    let (half, one, zero, bound) =
+        (_mm512_set1_pd(0.5), _mm512_set1_pd(1.0), _mm512_setzero_pd(), _mm512_set1_pd(0.425));
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0);
+    let mut k = 0;
+    let mut j = 0;
+    while j + 8 <= n {
+        // SAFETY: j + 8 <= n = u.len().
+        let uv = unsafe { _mm512_loadu_pd(u.as_ptr().add(j)) };
+        let q = _mm512_sub_pd(uv, half);
+        let tail = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(_mm512_abs_pd(q), bound);
+        if tail != 0 {
+            let neg = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(q, zero);
+            let pv = _mm512_mask_blend_pd(neg, _mm512_sub_pd(one, uv), _mm512_sub_pd(zero, uv));
+            let ids = _mm512_add_epi32(iota, _mm512_set1_epi32(j as i32));
+            // SAFETY: k <= j, so k + 16 <= n + 16 <= the buffers' lengths.
+            unsafe {
+                _mm512_storeu_pd(p.as_mut_ptr().add(k), _mm512_maskz_compress_pd(tail, pv));
+                _mm512_storeu_si512(idx.as_mut_ptr().add(k).cast(), _mm512_maskz_compress_epi32(u16::from(tail), ids));
+            }
+            k += tail.count_ones() as usize;
+        }
+        j += 8;
+    }
+    gather_portable(u, idx, p, j, k)
+}
+
+/// `libm::log(x)` for positive normal finite `x`, bit for bit, without branches (so that it
+/// vectorises): the same argument reduction, polynomial and operation order as libm's (FreeBSD
+/// e_log.c). Other inputs give meaningless values; callers route them to `libm::log`.
+#[inline(always)]
+#[allow(clippy::excessive_precision)] // libm's constants, digit for digit
+pub fn log_positive_normal(x: f64) -> f64 {
+    const LN2_HI: f64 = 6.93147180369123816490e-01; /* 3fe62e42 fee00000 */
+    const LN2_LO: f64 = 1.90821492927058770002e-10; /* 3dea39ef 35793c76 */
+    const LG1: f64 = 6.666666666666735130e-01; /* 3FE55555 55555593 */
+    const LG2: f64 = 3.999999999940941908e-01; /* 3FD99999 9997FA04 */
+    const LG3: f64 = 2.857142874366239149e-01; /* 3FD24924 94229359 */
+    const LG4: f64 = 2.222219843214978396e-01; /* 3FCC71C5 1D8E78AF */
+    const LG5: f64 = 1.818357216161805012e-01; /* 3FC74664 96CB03DE */
+    const LG6: f64 = 1.531383769920937332e-01; /* 3FC39A09 D078C69F */
+    const LG7: f64 = 1.479819860511658591e-01; /* 3FC2F112 DF3E5244 */
+    let ui = x.to_bits();
+    let hx = ((ui >> 32) as u32).wrapping_add(0x3ff0_0000 - 0x3fe6_a09e);
+    let k = ((hx >> 20) as i32) - 0x3ff;
+    let hx = (hx & 0x000f_ffff) + 0x3fe6_a09e;
+    let x = f64::from_bits((u64::from(hx) << 32) | (ui & 0xffff_ffff));
+    let f = x - 1.0;
+    let hfsq = 0.5 * f * f;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * (LG2 + w * (LG4 + w * LG6));
+    let t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)));
+    let r = t2 + t1;
+    let dk = f64::from(k);
+    s * (hfsq + r) + dk * LN2_LO - hfsq + f + dk * LN2_HI
+}
+
+/// [`NormalColumn::fill`] with fresh scratch.
+pub fn inv_norm_cdf_column(u: &[f64], z: &mut [f64]) {
+    NormalColumn::default().fill(u, z);
 }
 
 #[cfg(test)]
@@ -379,12 +513,46 @@ mod tests {
     }
 
     #[test]
+    fn log_replica_matches_libm() {
+        let mut x = 4.0e-308_f64;
+        while x < 1e300 {
+            for m in [1.0, 1.1, std::f64::consts::SQRT_2, 1.5, 1.999_999_999, std::f64::consts::FRAC_1_SQRT_2] {
+                let v = x * m;
+                assert_eq!(log_positive_normal(v).to_bits(), libm::log(v).to_bits(), "{v:e}");
+            }
+            x *= 1.7;
+        }
+        for i in 0..200_000u32 {
+            let u = crate::rng::uniform(i.wrapping_mul(2_654_435_761));
+            assert_eq!(log_positive_normal(u).to_bits(), libm::log(u).to_bits(), "{u:e}");
+        }
+        assert_eq!(log_positive_normal(1.0).to_bits(), libm::log(1.0).to_bits());
+    }
+
+    #[test]
     fn column_matches_scalar() {
         let u: Vec<f64> = (0..10_000).map(|i| crate::rng::uniform((i as u32).wrapping_mul(2_654_435_761))).collect();
         let mut z = vec![0.0; u.len()];
         inv_norm_cdf_column(&u, &mut z);
         for (a, b) in u.iter().zip(&z) {
             assert_eq!(inv_norm_cdf(*a).to_bits(), b.to_bits());
+        }
+        let edges = [0.0, 1.0, 0.5, 0.075, 0.925, 1e-300, 1.0 - 1e-16, 4e-320, 0.0749, 0.9251, 0.3];
+        let mut z = [0.0; 11];
+        inv_norm_cdf_column(&edges, &mut z);
+        for (a, b) in edges.iter().zip(&z) {
+            assert_eq!(inv_norm_cdf(*a).to_bits(), b.to_bits(), "{a}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            let mut col = NormalColumn::default();
+            for len in [0, 3, 8, 9, 100, 256, 257] {
+                let mut got = vec![0.0; len];
+                let mut want = vec![0.0; len];
+                col.fill_with(&u[..len], &mut got, true);
+                NormalColumn::default().fill(&u[..len], &mut want);
+                assert_eq!(got, want);
+            }
         }
     }
 }

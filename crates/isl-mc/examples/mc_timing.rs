@@ -1,0 +1,117 @@
+//! Times 10^6 samples of a 30-node linear model with uncertain coefficients: a random DAG (each
+//! node after the first has 1–3 earlier parents, the previous node among them, so the outcome —
+//! the last node — depends on all), every coefficient a normal belief, every node normal noise. Prints samples/s and node-samples/s, on all threads and per core.
+//!
+//! `cargo run --release -p isl-mc --example mc_timing [-- SAMPLES [MODEL_JSON_OUT [CHUNK]]]`
+//!
+//! With a second argument the model is written there as JSON, for the numpy peer
+//! (`examples/mc_timing_numpy.py`).
+use std::time::Instant;
+
+use isl_mc::prelude::*;
+use serde_json::{Value, json};
+
+/// splitmix64: a fixed, dependency-free generator for the model's shape.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn model(nodes: usize, seed: u64) -> Value {
+    let mut r = Mix(seed);
+    let name = |i: usize| format!("N{i:02}");
+    let list: Vec<Value> = (0..nodes)
+        .map(|i| {
+            let mut node = json!({"name": name(i), "intercept": 1.0,
+                                  "noise": {"dist": "normal", "mean": 0.0, "std": 0.5 + r.unit()}});
+            if i > 0 {
+                let k = 1 + r.below(3.min(i as u64)) as usize;
+                let mut parents = serde_json::Map::new();
+                // The previous node first, so that every node is an ancestor of the last one.
+                while parents.len() < k {
+                    let p = if parents.is_empty() { i - 1 } else { r.below(i as u64) as usize };
+                    let belief = json!({"dist": "normal", "mean": 0.8 * r.unit() - 0.4, "std": 0.05 + 0.1 * r.unit()});
+                    parents.insert(name(p), belief);
+                }
+                node["parents"] = Value::Object(parents);
+            }
+            node
+        })
+        .collect();
+    json!({"nodes": list})
+}
+
+fn time(program: &Program, samples: usize, seed: u64, backend: CpuBackend) -> (f64, f64) {
+    let spec = RunSpec { seed, stream: 0, start: 0, count: samples, slots: &[], block_size: 4096 };
+    // Warm-up, then the best of three.
+    let _ = backend.run(program, &RunSpec { count: samples / 10, ..spec.clone() }, &|| false);
+    let mut best = f64::INFINITY;
+    let mut mean = 0.0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let out = backend.run(program, &spec, &|| false).expect("run");
+        best = best.min(t.elapsed().as_secs_f64());
+        mean = out.outcome.iter().sum::<f64>() / samples as f64;
+    }
+    (best, mean)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let samples: usize = args.next().map_or(1_000_000, |s| s.parse().expect("SAMPLES"));
+    let nodes = 30;
+    let spec_json = model(nodes, 2024);
+    if let Some(path) = args.next().filter(|p| p != "-") {
+        std::fs::write(&path, serde_json::to_vec_pretty(&spec_json).expect("json")).expect("write model");
+    }
+    let mut backend = CpuBackend::default();
+    if let Some(chunk) = args.next() {
+        backend.chunk = chunk.parse().expect("CHUNK");
+    }
+    let spec: ModelSpec = serde_json::from_value(spec_json).expect("model");
+    let opts = McOptions::default();
+    let model = CheckedModel::new(&spec, &opts).expect("check");
+    let outcome = model.id(&format!("N{:02}", nodes - 1)).expect("outcome");
+    let program = Program::compile(&model, &Query { outcome, ..Query::default() }).expect("compile");
+    let slots = program.slots.iter().filter(|s| s.used).count();
+    println!(
+        "model: {nodes} nodes, {} random slots ({} used by the outcome), {} instructions, {} registers",
+        model.slots().len(),
+        slots,
+        program.instructions.len(),
+        program.registers
+    );
+    let threads = rayon::current_num_threads();
+    let (all, mean) = time(&program, samples, 1, backend);
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool")
+        .install(|| time(&program, samples, 1, backend));
+    for (label, secs, cores) in [("all threads", all, threads), ("one thread", one.0, 1)] {
+        let per_s = samples as f64 / secs;
+        println!(
+            "{label} ({cores}): {samples} samples in {:.1} ms: {:.2e} samples/s, {:.2e} node-samples/s, \
+             {:.2e} node-samples/s per core, {:.2} ns per node-sample per core",
+            secs * 1e3,
+            per_s,
+            per_s * nodes as f64,
+            per_s * nodes as f64 / cores as f64,
+            1e9 * secs * cores as f64 / (samples as f64 * nodes as f64),
+        );
+    }
+    println!("outcome mean {mean:.4} (same on one thread: {})", mean == one.1);
+}
