@@ -236,9 +236,10 @@ pub struct Driver {
     pub high: f64,
     /// `|high − low|`: the tornado bar length.
     pub swing: f64,
-    /// First-order Sobol index: the share of the outcome's variance explained by this input alone.
+    /// First-order Sobol index: the share of the outcome's variance explained by this input alone
+    /// (estimate clamped to [0, 1]).
     pub variance_share: f64,
-    /// Total Sobol index: the share involving this input, interactions included.
+    /// Total Sobol index: the share involving this input, interactions included (clamped to [0, 1]).
     pub total_share: f64,
 }
 

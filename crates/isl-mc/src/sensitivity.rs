@@ -10,7 +10,8 @@
 //!   ([`rng::STREAM_SOBOL_A`], [`rng::STREAM_SOBOL_B`]) and, per input `i`, A_B^(i) = A with input
 //!   `i` taken from B — built from the same draws by reading slot `i` from B's stream. First-order
 //!   `V_i = mean((f(B) − f₀)·(f(A_B^(i)) − f(A)))` (Saltelli 2010, centred), total
-//!   `V_Ti = mean((f(A) − f(A_B^(i)))²)/2` (Jansen 1999), shares over `V = Var(f(A) ∪ f(B))`.
+//!   `V_Ti = mean((f(A) − f(A_B^(i)))²)/2` (Jansen 1999), shares over `V = Var(f(A) ∪ f(B))`,
+//!   clamped to [0, 1] (the estimators can stray slightly outside for inputs that barely matter).
 
 use crate::api::{Driver, McOptions, SensitivityResponse};
 use crate::backend::{Backend, RunSpec, SlotSetting};
@@ -106,7 +107,7 @@ pub(crate) fn analyse(
             }
         }
         let (vi, vti) = if acc[0] > 0.0 { (acc[1] / acc[0], acc[2] / (2.0 * acc[0])) } else { (f64::NAN, f64::NAN) };
-        let share = |v: f64| if variance > 0.0 { v / variance } else { 0.0 };
+        let share = |v: f64| if variance > 0.0 { (v / variance).clamp(0.0, 1.0) } else { 0.0 };
         let info = &program.slots[s as usize];
         let node = model.slots()[s as usize].node;
         drivers.push(Driver {

@@ -1,4 +1,5 @@
 //! Every bad input gets its own error (never a panic), and the stop callback interrupts.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The expression language: random trees printed to text parse back and evaluate, through the
 //! parser and through compiled programs on the CPU backend, to the same bits as a direct
 //! recursive evaluator; malformed inputs fail at the right byte.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
