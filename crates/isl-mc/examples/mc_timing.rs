@@ -2,7 +2,7 @@
 //! node after the first has 1–3 earlier parents, the previous node among them, so the outcome —
 //! the last node — depends on all), every coefficient a normal belief, every node normal noise. Prints samples/s and node-samples/s, on all threads and per core.
 //!
-//! `cargo run --release -p isl-mc --example mc_timing [-- SAMPLES [MODEL_JSON_OUT [CHUNK]]]`
+//! `cargo run --release -p isl-mc --example mc_timing [-- SAMPLES [MODEL_JSON_OUT|- [CHUNK [portable]]]]`
 //!
 //! With a second argument the model is written there as JSON, for the numpy peer
 //! (`examples/mc_timing_numpy.py`).
@@ -81,6 +81,7 @@ fn main() {
     if let Some(chunk) = args.next() {
         backend.chunk = chunk.parse().expect("CHUNK");
     }
+    backend.portable = args.next().is_some_and(|a| a == "portable");
     let spec: ModelSpec = serde_json::from_value(spec_json).expect("model");
     let opts = McOptions::default();
     let model = CheckedModel::new(&spec, &opts).expect("check");

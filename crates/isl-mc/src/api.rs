@@ -84,25 +84,25 @@ pub struct CounterfactualRequest {
     /// The node whose distribution is wanted.
     pub outcome: String,
     /// Observed values of the factual world; each evidenced node needs additive noise.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<BTreeMap<String, f64>>,
     /// Number of samples (default [`McOptions::default_samples`]); exclusive with `target_error`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<u64>,
     /// Draw rounds (doubling) until the standard error of the mean is at most this.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_error: Option<f64>,
     /// Cap on samples (default and ceiling [`McOptions::max_samples`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_samples: Option<u64>,
     /// The seed of the random stream (default: derived from the canonical request).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// Probabilities in (0, 1) of the wanted quantiles (default [`McOptions::default_quantiles`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantiles: Option<Vec<f64>>,
     /// Report P(outcome > threshold).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
 }
 
@@ -193,10 +193,10 @@ pub struct SensitivityRequest {
     /// The node whose mean and variance are analysed.
     pub outcome: String,
     /// Samples per run (default [`McOptions::default_sensitivity_samples`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<u64>,
     /// The seed (default: derived from the canonical request).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
 }
 
