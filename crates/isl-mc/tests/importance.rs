@@ -79,3 +79,31 @@ fn common_events_stay_plain() {
     let est = a.probability_above.expect("p");
     assert!((est - exact).abs() <= 4.0 * a.probability_std_error.expect("se"));
 }
+
+#[test]
+fn importance_sampling_shifts_uniform_inputs_through_the_normal_cdf() {
+    // Irwin–Hall: P(U1 + U2 + U3 > 3 − d) = d³/6 for d ≤ 1; d = 0.1 gives 1/6000.
+    let spec = json!({"nodes": [
+        {"name": "U1", "noise": {"dist": "uniform", "low": 0, "high": 1}},
+        {"name": "U2", "noise": {"dist": "uniform", "low": 0, "high": 1}},
+        {"name": "U3", "noise": {"dist": "triangular", "low": 0, "mode": 1, "high": 1}},
+        {"name": "S", "expr": "U1 + U2 + U3"}
+    ]});
+    // With U3 triangular(0, 1, 1) (density 2u): the event needs u3 > 1 − d; with
+    // s = u3 − (1 − d) ∈ (0, d], P(U1 + U2 > 2 − s) = s²/2, so
+    // P = ∫₀^d (s²/2)·2(1 − d + s) ds = (1 − d)·d³/3 + d⁴/4 = 3.25e-4 for d = 0.1.
+    let d: f64 = 0.1;
+    let exact = (1.0 - d) * d.powi(3) / 3.0 + d.powi(4) / 4.0;
+    let mut z = Vec::new();
+    for seed in 0..8 {
+        let a = answer(json!({"model": spec, "outcome": "S", "samples": 20000, "seed": seed, "threshold": 3.0 - d}))
+            .expect("answer");
+        assert_eq!(a.method, "importance");
+        let est = a.probability_above.expect("p");
+        let se = a.probability_std_error.expect("se");
+        assert!((est - exact).abs() <= 4.0 * se, "{est:e} vs {exact:e} (se {se:e})");
+        assert!(se / exact < 0.1, "relative error {}", se / exact);
+        z.push((est - exact) / se);
+    }
+    eprintln!("uniform inputs: z-scores {z:.2?}");
+}
