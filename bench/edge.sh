@@ -30,11 +30,16 @@ start() {
   local name="$1"; shift
   local log="$out/edge-$name.log"
   local t0 t1 addr=""
+  : >"$log"   # truncate here: the background child may open it after the grep below starts
   t0=$(date +%s%N)
-  "$bin" "$@" --addr 127.0.0.1:0 >"$log" 2>&1 &
+  "$bin" "$@" --addr 127.0.0.1:0 >>"$log" 2>&1 &
   local pid=$!
   while [[ -z "$addr" ]]; do addr="$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -n1 || true)"; done
-  until curl -sf "$addr/health" >/dev/null; do :; done
+  local tries=0
+  until curl -sf "$addr/health" >/dev/null; do
+    tries=$((tries + 1))
+    if ((tries > 20000)); then echo "bench/edge.sh: $name never answered on $addr" >&2; kill "$pid"; return 1; fi
+  done
   t1=$(date +%s%N)
   echo "$addr $(( (t1 - t0) / 1000000 )) $pid"
 }
