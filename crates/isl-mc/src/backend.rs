@@ -83,7 +83,7 @@ pub struct CpuBackend {
 
 impl Default for CpuBackend {
     fn default() -> Self {
-        CpuBackend { chunk: 256, portable: false }
+        CpuBackend { chunk: 512, portable: false }
     }
 }
 

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! So one Philox call serves four consecutive slots (a *group*). `u` never is 0 or 1: its
-//! smallest value is 2^-33 and its largest 1 - 2^-33, so `z = Φ⁻¹(u)` lies within ±6.23.
+//! smallest value is 2^-33 and its largest 1 - 2^-33, so `z = Φ⁻¹(u)` lies within ±6.338.
 //! Streams separate the uses of one seed: [`STREAM_MAIN`] for the estimates, others for the
 //! sensitivity matrices and the pilot and final runs of importance sampling.
 //!
