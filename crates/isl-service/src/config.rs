@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use isl_causal::CausalOptions;
+use isl_mc::McOptions;
 
 /// `Cache-Control` values for successful compute responses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,12 +56,14 @@ impl Default for CacheConfig {
 }
 
 /// Everything the service is configured with. Every field has a sensible default.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Largest request body (POST) or decoded `q` (GET) accepted, in bytes (default 1 MiB).
     pub max_body_bytes: usize,
     /// Causal engine limits and defaults (nodes, edges, queries, `max_sets` ceiling).
     pub causal: CausalOptions,
+    /// Monte Carlo limits and defaults (model nodes, samples, quantiles, importance sampling).
+    pub mc: McOptions,
     /// Time budget for one request's computation in milliseconds (default 10 s); past it the
     /// answer is 504.
     pub deadline_ms: u64,
@@ -79,6 +82,7 @@ impl Default for Config {
         Config {
             max_body_bytes: 1024 * 1024,
             causal: CausalOptions::default(),
+            mc: McOptions::default(),
             deadline_ms: 10_000,
             cache: CacheConfig::default(),
             cache_control: CacheControl::default(),

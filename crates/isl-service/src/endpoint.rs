@@ -104,7 +104,65 @@ pub(crate) fn compute_routes() -> Vec<Box<dyn Route>> {
         Box::new(causal::DSeparation),
         Box::new(causal::Backdoor),
         Box::new(causal::Frontdoor),
+        Box::new(mc::Counterfactual),
+        Box::new(mc::Sensitivity),
     ]
+}
+
+/// The Monte Carlo routes over `isl_mc::api`, on the CPU backend (rayon across cores on native,
+/// one thread on wasm32; the same answer either way).
+pub mod mc {
+    use isl_mc::{
+        CounterfactualRequest, CounterfactualResponse, CpuBackend, SensitivityRequest, SensitivityResponse, api,
+    };
+
+    use super::{ComputeContext, Endpoint};
+    use crate::config::Config;
+    use crate::error::ServiceError;
+
+    /// `/v1/counterfactual`: the outcome's distribution under an intervention, given evidence.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Counterfactual;
+
+    impl Endpoint for Counterfactual {
+        type Req = CounterfactualRequest;
+        type Resp = CounterfactualResponse;
+        const PATH: &'static str = "/v1/counterfactual";
+
+        fn canonical(&self, req: CounterfactualRequest, config: &Config) -> CounterfactualRequest {
+            req.canonical(&config.mc)
+        }
+
+        fn compute(
+            &self,
+            req: &CounterfactualRequest,
+            ctx: &ComputeContext<'_>,
+        ) -> Result<CounterfactualResponse, ServiceError> {
+            Ok(api::counterfactual(req, &ctx.config.mc, &CpuBackend::default(), ctx.stop)?)
+        }
+    }
+
+    /// `/v1/sensitivity`: which beliefs move the outcome most (tornado swings, Sobol shares).
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Sensitivity;
+
+    impl Endpoint for Sensitivity {
+        type Req = SensitivityRequest;
+        type Resp = SensitivityResponse;
+        const PATH: &'static str = "/v1/sensitivity";
+
+        fn canonical(&self, req: SensitivityRequest, config: &Config) -> SensitivityRequest {
+            req.canonical(&config.mc)
+        }
+
+        fn compute(
+            &self,
+            req: &SensitivityRequest,
+            ctx: &ComputeContext<'_>,
+        ) -> Result<SensitivityResponse, ServiceError> {
+            Ok(api::sensitivity(req, &ctx.config.mc, &CpuBackend::default(), ctx.stop)?)
+        }
+    }
 }
 
 /// The causal routes over `isl_causal::api`.

@@ -1,6 +1,7 @@
 //! The service's error type and the one place errors become HTTP status codes and JSON.
 
 use isl_causal::CausalError;
+use isl_mc::McError;
 use serde_json::{Value, json};
 
 use crate::http::Response;
@@ -77,6 +78,9 @@ pub enum ServiceError {
     /// The causal engine rejected the request (or was interrupted by the deadline).
     #[error(transparent)]
     Causal(#[from] CausalError),
+    /// A Monte Carlo error: bad model or request (422), or the deadline (504).
+    #[error(transparent)]
+    Mc(#[from] McError),
     /// Missing or wrong bearer token on an admin route.
     #[error("{message}")]
     Unauthorized {
@@ -120,6 +124,8 @@ impl ServiceError {
             ServiceError::InvalidRequest { .. } => 422,
             ServiceError::Causal(CausalError::Interrupted) => 504,
             ServiceError::Causal(_) => 422,
+            ServiceError::Mc(McError::Interrupted) => 504,
+            ServiceError::Mc(_) => 422,
             ServiceError::Overloaded { .. } => 429,
             ServiceError::NotReady => 503,
             ServiceError::ComponentTrap { .. } | ServiceError::Internal(_) => 500,
@@ -139,6 +145,7 @@ impl ServiceError {
             ServiceError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ServiceError::InvalidRequest { .. } => "invalid_request",
             ServiceError::Causal(e) => e.code(),
+            ServiceError::Mc(e) => e.code(),
             ServiceError::Unauthorized { .. } => "unauthorized",
             ServiceError::Overloaded { .. } => "overloaded",
             ServiceError::NotReady => "not_ready",
@@ -159,6 +166,7 @@ impl ServiceError {
             ServiceError::PayloadTooLarge { size, limit } => json!({"size": size, "limit": limit}),
             ServiceError::UnsupportedMediaType { content_type } => json!({"content_type": content_type}),
             ServiceError::Causal(e) => e.details(),
+            ServiceError::Mc(e) => e.details(),
             ServiceError::Overloaded { retry_after_secs } => json!({"retry_after_seconds": retry_after_secs}),
             ServiceError::ComponentTrap { trap } => json!({"trap": trap}),
             ServiceError::InvalidBase64 { .. }

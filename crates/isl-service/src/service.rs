@@ -62,10 +62,14 @@ impl Service {
         let mut labels: Vec<&'static str> = routes.iter().map(|r| r.path()).collect();
         labels.extend(OPERATIONAL.iter().map(|(p, _)| *p));
         // Everything besides the request that can change an answer goes into the key.
+        // (Monte Carlo options all shape answers — defaults are filled into the canonical request,
+        // but importance-sampling and adaptive settings are not — so all of them go in.)
         let key_prefix = format!(
-            "{SERVICE_VERSION}\0{}\0frontdoor_budget={}\0",
+            "{SERVICE_VERSION}\0{}\0frontdoor_budget={}\0{}\0{:?}\0",
             isl_causal::ENGINE_VERSION,
-            config.causal.frontdoor_budget
+            config.causal.frontdoor_budget,
+            isl_mc::ENGINE_VERSION,
+            config.mc
         )
         .into_bytes();
         Service {
