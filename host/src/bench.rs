@@ -39,6 +39,13 @@ pub enum MixKind {
     /// `/v1/causal/validate` on random 200-node DAGs.
     #[value(name = "validate-200")]
     Validate200,
+    /// `/v1/counterfactual`: 10⁵ samples of a random 10-node linear model with uncertain
+    /// coefficients, an intervention on a root and a threshold on the outcome.
+    #[value(name = "counterfactual-10")]
+    Counterfactual10,
+    /// `/v1/sensitivity` on a random 10-node linear model (default samples).
+    #[value(name = "sensitivity-10")]
+    Sensitivity10,
 }
 
 impl MixKind {
@@ -46,6 +53,8 @@ impl MixKind {
     pub fn mix(self) -> Box<dyn Mix> {
         match self {
             MixKind::Validate200 => Box::new(ValidateMix { nodes: 200 }),
+            MixKind::Counterfactual10 => Box::new(CounterfactualMix { nodes: 10, samples: 100_000 }),
+            MixKind::Sensitivity10 => Box::new(SensitivityMix { nodes: 10 }),
         }
     }
 }
@@ -72,6 +81,87 @@ impl Mix for ValidateMix {
         let dag = random_dag(&RandomDagParams { nodes: n, avg_parents: 2.0, window: 20, latent_share: 0.1, seed });
         let (treatment, outcome) = pick_pair(n, &dag.edges, &dag.latent, seed);
         json!({"dag": dag, "treatment": format!("V{treatment}"), "outcome": format!("V{outcome}")})
+    }
+}
+
+/// A random linear structural causal model `X0..X{n-1}` in topological order: node `i > 0` has
+/// 1–3 parents among the 5 before it, each coefficient a normal belief (mean in ±1, std 0.1),
+/// a numeric intercept and normal noise. Distinct seeds give distinct models.
+pub fn linear_model(nodes: usize, seed: u64) -> Value {
+    let mut rng = SplitMix64::new(seed ^ 0x5c4e_11ab);
+    let mut out = Vec::with_capacity(nodes);
+    for i in 0..nodes {
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        let mut node = json!({
+            "name": format!("X{i}"),
+            "intercept": round(rng.next_f64() * 4.0 - 2.0),
+            "noise": {"dist": "normal", "mean": 0, "std": round(0.5 + rng.next_f64())},
+        });
+        if i > 0 {
+            let mut parents = serde_json::Map::new();
+            let count = 1 + rng.below(3.min(i as u64)) as usize;
+            while parents.len() < count {
+                let p = i - 1 - rng.below(5.min(i as u64)) as usize;
+                let belief = json!({"dist": "normal", "mean": round(rng.next_f64() * 2.0 - 1.0), "std": 0.1});
+                parents.insert(format!("X{p}"), belief);
+            }
+            node["parents"] = Value::Object(parents);
+        }
+        out.push(node);
+    }
+    json!({"nodes": out})
+}
+
+/// `/v1/counterfactual` on [`linear_model`]: `do(X0 = 1)`, outcome the last node, a threshold.
+#[derive(Debug, Clone, Copy)]
+pub struct CounterfactualMix {
+    /// Nodes per model.
+    pub nodes: usize,
+    /// Samples per request.
+    pub samples: u64,
+}
+
+impl Mix for CounterfactualMix {
+    fn name(&self) -> &'static str {
+        "counterfactual-10"
+    }
+
+    fn route(&self) -> &'static str {
+        "/v1/counterfactual"
+    }
+
+    fn request(&self, seed: u64) -> Value {
+        let n = self.nodes.max(2);
+        json!({
+            "model": linear_model(n, seed),
+            "intervention": {"X0": 1.0},
+            "outcome": format!("X{}", n - 1),
+            "samples": self.samples,
+            "threshold": 0.0,
+            "seed": seed,
+        })
+    }
+}
+
+/// `/v1/sensitivity` on [`linear_model`]: the drivers of the last node.
+#[derive(Debug, Clone, Copy)]
+pub struct SensitivityMix {
+    /// Nodes per model.
+    pub nodes: usize,
+}
+
+impl Mix for SensitivityMix {
+    fn name(&self) -> &'static str {
+        "sensitivity-10"
+    }
+
+    fn route(&self) -> &'static str {
+        "/v1/sensitivity"
+    }
+
+    fn request(&self, seed: u64) -> Value {
+        let n = self.nodes.max(2);
+        json!({"model": linear_model(n, seed), "outcome": format!("X{}", n - 1), "seed": seed})
     }
 }
 
@@ -545,6 +635,29 @@ mod tests {
             assert_eq!(req, mix.request(seed));
             assert_ne!(req, mix.request(seed + 1));
         }
+    }
+
+    #[test]
+    fn monte_carlo_mixes_are_valid_distinct_requests() {
+        let service = isl_service::Service::new(
+            isl_service::Config::default(),
+            std::sync::Arc::new(isl_service::ManualClock::new(0)),
+        );
+        for kind in [MixKind::Counterfactual10, MixKind::Sensitivity10] {
+            let mix = kind.mix();
+            let (a, b) = (mix.request(1), mix.request(2));
+            assert_ne!(a, b);
+            assert_eq!(a, mix.request(1));
+            let mut small = a.clone();
+            if small.get("samples").is_some() {
+                small["samples"] = json!(2000);
+            }
+            let resp =
+                service.handle(isl_service::Request::post_json(mix.route(), serde_json::to_vec(&small).unwrap()));
+            assert_eq!(resp.status, 200, "{}: {}", mix.name(), String::from_utf8_lossy(&resp.body));
+        }
+        let model = linear_model(30, 7);
+        assert_eq!(model["nodes"].as_array().unwrap().len(), 30);
     }
 
     #[test]

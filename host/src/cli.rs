@@ -24,6 +24,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Answer one /v1/causal/validate request from a file (or `-` for stdin) and print the JSON.
     Validate(ValidateArgs),
+    /// Answer one /v1/counterfactual request from a file (or `-` for stdin) and print the JSON.
+    Counterfactual(ValidateArgs),
+    /// Answer one /v1/sensitivity request from a file (or `-` for stdin) and print the JSON.
+    Sensitivity(ValidateArgs),
     /// Load-test a running server.
     Bench(BenchArgs),
     /// Serve the edge component (wasm32-wasip2) with the embedded wasmtime.
@@ -66,6 +70,16 @@ pub struct ServiceArgs {
     /// Criterion checks spent searching minimal front-door sets (answers say `truncated` past it).
     #[arg(long, env = "ISL_FRONTDOOR_BUDGET", default_value_t = isl_causal::CausalOptions::default().frontdoor_budget)]
     pub frontdoor_budget: usize,
+    /// Most nodes in a structural causal model (Monte Carlo routes).
+    #[arg(long, env = "ISL_MAX_MODEL_NODES", default_value_t = isl_mc::McOptions::default().max_nodes)]
+    pub max_model_nodes: usize,
+    /// Most Monte Carlo samples one request may ask for (`samples`, `max_samples`; for
+    /// sensitivity, model evaluations in all).
+    #[arg(long, env = "ISL_MAX_SAMPLES", default_value_t = isl_mc::McOptions::default().max_samples)]
+    pub max_samples: u64,
+    /// `samples` of a counterfactual request that gives neither `samples` nor `target_error`.
+    #[arg(long, env = "ISL_DEFAULT_SAMPLES", default_value_t = isl_mc::McOptions::default().default_samples)]
+    pub default_samples: u64,
     /// Per-request compute deadline in milliseconds (504 past it).
     #[arg(long, env = "ISL_DEADLINE_MS", default_value_t = 10_000)]
     pub deadline_ms: u64,
@@ -109,6 +123,9 @@ impl ServiceArgs {
         config.causal.max_sets_ceiling = self.max_sets;
         config.causal.default_max_sets = self.default_max_sets;
         config.causal.frontdoor_budget = self.frontdoor_budget;
+        config.mc.max_nodes = self.max_model_nodes;
+        config.mc.max_samples = self.max_samples;
+        config.mc.default_samples = self.default_samples;
         config
     }
 }
@@ -136,7 +153,7 @@ pub struct ServeArgs {
     pub service: ServiceArgs,
 }
 
-/// `isl validate`.
+/// `isl validate`, `isl counterfactual`, `isl sensitivity`: one request from a file.
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
     /// The request JSON file, or `-` for stdin.

@@ -1,4 +1,5 @@
-//! The `isl` binary: `isl serve`, `isl validate FILE`, `isl bench`, `isl edge`.
+//! The `isl` binary: `isl serve`, `isl validate FILE`, `isl counterfactual FILE`,
+//! `isl sensitivity FILE`, `isl bench`, `isl edge`.
 
 use std::process::ExitCode;
 
@@ -12,8 +13,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
         Command::Serve(args) => isl::serve::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Validate(args) => isl::validate::run(&args, &mut std::io::stdout().lock())
-            .map(|status| if (200..300).contains(&status) { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
+        Command::Validate(args) => one_request("/v1/causal/validate", &args),
+        Command::Counterfactual(args) => one_request("/v1/counterfactual", &args),
+        Command::Sensitivity(args) => one_request("/v1/sensitivity", &args),
         Command::Bench(args) => isl::bench::run(&args),
         Command::Edge(args) => isl::edge::run(args).map(|()| ExitCode::SUCCESS),
     };
@@ -24,4 +26,10 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// One request from a file through the service: the JSON on stdout, success for a 2xx.
+fn one_request(path: &str, args: &isl::cli::ValidateArgs) -> Result<ExitCode, isl::HostError> {
+    isl::validate::run_route(path, args, &mut std::io::stdout().lock())
+        .map(|status| if (200..300).contains(&status) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
