@@ -50,6 +50,20 @@ fn corpus() -> Vec<Case> {
     let frontdoor = json!({"edges": [["U","X"],["U","Y"],["X","M"],["M","Y"],["Z","X"]], "latent": ["U"]});
     let butterfly = json!({"edges": [["A","X"],["A","M"],["B","M"],["B","Y"],["M","X"],["M","Y"],["X","Y"]]});
     let validate = json!({"dag": frontdoor, "treatment": "X", "outcome": "Y"});
+    let pricing = json!({"nodes": [
+        {"name": "Price", "noise": {"dist": "normal", "mean": 10, "std": 1}},
+        {"name": "Demand", "intercept": {"dist": "uniform", "low": 90, "high": 110},
+         "parents": {"Price": {"dist": "normal", "mean": -2.0, "std": 0.3}},
+         "noise": {"dist": "normal", "mean": 0, "std": 5}},
+        {"name": "Cost", "expr": "max(0, 40 + 0.5 * Demand)", "noise": {"dist": "triangular", "low": -1, "mode": 0, "high": 2}},
+        {"name": "Revenue", "expr": "Price * Demand - Cost + sqrt(abs(Demand)) * exp(-1) - log(2) ^ 2"}
+    ]});
+    let sum3 = json!({"nodes": [
+        {"name": "A", "noise": {"dist": "normal", "mean": 0, "std": 1}},
+        {"name": "B", "noise": {"dist": "lognormal", "mu": 0, "sigma": 0.25}},
+        {"name": "C", "noise": {"dist": "normal", "mean": 0, "std": 1}},
+        {"name": "Y", "parents": {"A": 1, "B": 1, "C": 1}}
+    ]});
     let mut cases = vec![
         post("validate", "/v1/causal/validate", &validate),
         get("validate GET", "/v1/causal/validate", &validate),
@@ -74,6 +88,48 @@ fn corpus() -> Vec<Case> {
             "frontdoor",
             "/v1/causal/frontdoor",
             &json!({"dag": frontdoor, "treatment": "X", "outcome": "Y", "mediators": ["M"]}),
+        ),
+        // Monte Carlo: the same bits natively (rayon, SIMD where the CPU has it) and in wasm32.
+        post(
+            "counterfactual",
+            "/v1/counterfactual",
+            &json!({"model": pricing, "intervention": {"Price": 12}, "outcome": "Revenue", "samples": 20000, "threshold": 1000}),
+        ),
+        get(
+            "counterfactual GET",
+            "/v1/counterfactual",
+            &json!({"model": pricing, "outcome": "Revenue", "samples": 5000}),
+        ),
+        post(
+            "counterfactual adaptive",
+            "/v1/counterfactual",
+            &json!({"model": pricing, "outcome": "Demand", "target_error": 0.1, "max_samples": 200000, "seed": 7}),
+        ),
+        post(
+            "counterfactual with evidence",
+            "/v1/counterfactual",
+            &json!({"model": pricing, "evidence": {"Price": 10, "Demand": 75}, "intervention": {"Price": 12}, "outcome": "Revenue", "samples": 5000}),
+        ),
+        post(
+            "counterfactual rare event",
+            "/v1/counterfactual",
+            &json!({"model": sum3, "outcome": "Y", "samples": 20000, "threshold": 6.5, "seed": 3}),
+        ),
+        post("sensitivity", "/v1/sensitivity", &json!({"model": pricing, "outcome": "Revenue", "samples": 2000})),
+        post(
+            "counterfactual cycle",
+            "/v1/counterfactual",
+            &json!({"model": {"nodes": [{"name": "A", "expr": "B"}, {"name": "B", "expr": "A + 1"}]}, "outcome": "A"}),
+        ),
+        post(
+            "counterfactual syntax",
+            "/v1/counterfactual",
+            &json!({"model": {"nodes": [{"name": "A", "expr": "2 * (3 +"}]}, "outcome": "A"}),
+        ),
+        post(
+            "counterfactual too many samples",
+            "/v1/counterfactual",
+            &json!({"model": pricing, "outcome": "Revenue", "samples": 1_000_000_000u64}),
         ),
         post("unknown node", "/v1/causal/validate", &json!({"dag": frontdoor, "treatment": "Q", "outcome": "Y"})),
         post(
