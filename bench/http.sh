@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# /v1/causal/validate over HTTP on loopback with `isl bench`: a release `isl serve` on a free
-# port, then uncached (every request a distinct 200-node DAG), cached (one request repeated)
-# and concurrent-cached scenarios. Writes bench/out/http-*.json and prints a Markdown table.
+# One route over HTTP on loopback with `isl bench`: a release `isl serve` on a free port, then
+# uncached (every request distinct), cached (one request repeated), concurrent-cached and
+# concurrent uncached scenarios. Writes bench/out/http-MIX-*.json and prints a Markdown table.
 #
-#   bash bench/http.sh            # REQUESTS=5000 CONCURRENCY=8 to change the sizes
+#   bash bench/http.sh            # MIX=counterfactual-10 (default validate-200),
+#                                 # REQUESTS=5000 CONCURRENCY=8 to change the sizes
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 out="$root/bench/out"
 mkdir -p "$out"
 requests="${REQUESTS:-3000}"
+mix="${MIX:-validate-200}"
 concurrency="${CONCURRENCY:-8}"
 
 cargo build --release --locked -q -p isl
@@ -31,20 +33,20 @@ done
 seed="${SEED:-1}"
 run() { # scenario file seed requests extra-args...
   local scenario="$1" file="$2" s="$3" n="$4"; shift 4
-  "$bin" bench --url "$addr" --mix validate-200 --scenario "$scenario" --requests "$n" --seed "$s" --json "$@" >"$out/$file"
+  "$bin" bench --url "$addr" --mix "$mix" --scenario "$scenario" --requests "$n" --seed "$s" --json "$@" >"$out/$file"
 }
-run sequential-uncached http-uncached.json "$seed" "$requests" --warmup 100
-run sequential-cached http-cached.json "$seed" "$((requests * 3))" --warmup 100
-run concurrent-cached http-concurrent-cached.json "$seed" "$((requests * 10))" --concurrency "$concurrency" --warmup 200
-run concurrent http-concurrent-uncached.json "$((seed + 1000000))" "$requests" --concurrency "$concurrency" --warmup 100
+run sequential-uncached "http-$mix-uncached.json" "$seed" "$requests" --warmup 100
+run sequential-cached "http-$mix-cached.json" "$seed" "$((requests * 3))" --warmup 100
+run concurrent-cached "http-$mix-concurrent-cached.json" "$seed" "$((requests * 10))" --concurrency "$concurrency" --warmup 200
+run concurrent "http-$mix-concurrent-uncached.json" "$((seed + 1000000))" "$requests" --concurrency "$concurrency" --warmup 100
 
-python3 - "$out" <<'PY'
+python3 - "$out" "$mix" <<'PY'
 import json, sys
-out = sys.argv[1]
-rows = [("sequential, uncached (distinct DAGs)", "http-uncached.json"),
-        ("sequential, cached (one request repeated)", "http-cached.json"),
-        ("concurrent-cached", "http-concurrent-cached.json"),
-        ("concurrent, uncached", "http-concurrent-uncached.json")]
+out, mix = sys.argv[1], sys.argv[2]
+rows = [("sequential, uncached (distinct requests)", f"http-{mix}-uncached.json"),
+        ("sequential, cached (one request repeated)", f"http-{mix}-cached.json"),
+        ("concurrent-cached", f"http-{mix}-concurrent-cached.json"),
+        ("concurrent, uncached", f"http-{mix}-concurrent-uncached.json")]
 print("| scenario | connections | requests | errors | P50 ms | P95 ms | P99 ms | max ms | req/s | cache hit rate |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for label, f in rows:

@@ -3,8 +3,11 @@
 #  1. causal algorithms — isl vs networkx and pgmpy on the same seeded random DAGs (200 and
 #     1,000 nodes; two families), answers cross-checked (bench/report_causal.py exits non-zero
 #     on any disagreement);
-#  2. /v1/causal/validate over HTTP on loopback with `isl bench` (bench/http.sh).
-# Output: bench/out/report.md (also printed). Takes 10-20 minutes, mostly the Python peers.
+#  2. /v1/causal/validate over HTTP on loopback with `isl bench` (bench/http.sh);
+#  3. the Monte Carlo engine beside numpy, and adaptive sampling (bench/mc.sh);
+#  4. /v1/counterfactual and /v1/sensitivity over HTTP (bench/http.sh with MIX=...);
+#  5. the edge component under `isl edge` beside `isl serve` (bench/edge.sh).
+# Output: bench/out/report.md (also printed). Takes 15-25 minutes, mostly the Python peers.
 #
 #   bash bench/run.sh        # MINIMAL_TIMEOUT / ALL_SETS_TIMEOUT (seconds) bound pgmpy's calls
 set -euo pipefail
@@ -27,6 +30,12 @@ echo "==> networkx and pgmpy on the same graphs" >&2
 
 echo "==> HTTP" >&2
 bash bench/http.sh >"$out/http.md"
+echo "==> Monte Carlo" >&2
+bash bench/mc.sh >"$out/mc.md"
+MIX=counterfactual-10 REQUESTS=1000 bash bench/http.sh >"$out/http-counterfactual.md"
+MIX=sensitivity-10 REQUESTS=1000 bash bench/http.sh >"$out/http-sensitivity.md"
+echo "==> Edge" >&2
+bash bench/edge.sh >"$out/edge.md"
 
 {
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(rustc --version)."
@@ -36,5 +45,21 @@ bash bench/http.sh >"$out/http.md"
   echo "### /v1/causal/validate over HTTP (200-node DAGs, isl bench on loopback)"
   echo
   cat "$out/http.md"
+  echo
+  echo "### Monte Carlo engine vs numpy"
+  echo
+  cat "$out/mc.md"
+  echo
+  echo "### /v1/counterfactual over HTTP (10-node models, 10^5 samples, isl bench on loopback)"
+  echo
+  cat "$out/http-counterfactual.md"
+  echo
+  echo "### /v1/sensitivity over HTTP (10-node models, isl bench on loopback)"
+  echo
+  cat "$out/http-sensitivity.md"
+  echo
+  echo "### Edge component under isl edge vs isl serve"
+  echo
+  cat "$out/edge.md"
 } >"$out/report.md"
 cat "$out/report.md"
