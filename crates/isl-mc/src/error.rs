@@ -16,11 +16,12 @@ pub enum McError {
         /// Configured limit.
         limit: usize,
     },
-    /// A node name that is empty or only whitespace.
-    #[error("node names must be non-empty (node #{index} has none)")]
+    /// A node name that is empty or only whitespace. (The name itself is reported, not a
+    /// position: answers are computed on the canonical, name-sorted model.)
+    #[error("node names must be non-empty and not only whitespace (got {name:?})")]
     EmptyName {
-        /// Position of the node in the request's `nodes` list.
-        index: usize,
+        /// The offending name, as given.
+        name: String,
     },
     /// Two nodes with the same name.
     #[error("node '{name}' is defined more than once")]
@@ -166,7 +167,7 @@ impl McError {
     pub fn details(&self) -> Value {
         match self {
             McError::TooManyNodes { count, limit } => json!({"count": count, "limit": limit}),
-            McError::EmptyName { index } => json!({"index": index}),
+            McError::EmptyName { name } => json!({"name": name}),
             McError::DuplicateName { name } => json!({"node": name}),
             McError::InvalidNode { node, .. } => json!({"node": node}),
             McError::InvalidParameter { at, .. } => json!({"at": at}),

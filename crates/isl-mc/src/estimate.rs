@@ -286,7 +286,7 @@ fn importance(runner: &Runner<'_>, t: f64, n: u64, norm: f64, max_logw: f64) -> 
         acc
     };
     let p = if finite > 0.0 { sum_a / finite } else { f64::NAN };
-    let var = if finite > 1.0 { (sum_aa / finite - p * p).max(0.0) * finite / (finite - 1.0) } else { 0.0 };
+    let var = if finite > 1.0 { (sum_aa / finite - p * p).max(0.0) * finite / (finite - 1.0) } else { f64::NAN };
     Ok(Tail {
         p,
         std_error: (var / finite).sqrt(),

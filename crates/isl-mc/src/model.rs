@@ -192,9 +192,9 @@ impl CheckedModel {
         }
         // Names: non-empty, unique; ids in name order.
         let mut sorted: Vec<(usize, &NodeSpec)> = spec.nodes.iter().enumerate().collect();
-        for (i, n) in &sorted {
+        for (_, n) in &sorted {
             if n.name.trim().is_empty() {
-                return Err(McError::EmptyName { index: *i });
+                return Err(McError::EmptyName { name: n.name.clone() });
             }
         }
         sorted.sort_by(|a, b| a.1.name.cmp(&b.1.name));

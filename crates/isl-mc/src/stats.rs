@@ -92,7 +92,9 @@ pub(crate) fn moments(y: &[f64], w: Option<&[f64]>) -> Moments {
                 }
                 s
             }));
-            let std = if n > 1.0 { (ss / (n - 1.0)).sqrt() } else { 0.0 };
+            // One sample says nothing about the spread: NaN (null in JSON), never a false 0 that
+            // would meet any `target_error`.
+            let std = if n > 1.0 { (ss / (n - 1.0)).sqrt() } else { f64::NAN };
             Moments {
                 finite: n as u64,
                 non_finite: y.len() as u64 - n as u64,

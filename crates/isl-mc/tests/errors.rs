@@ -99,7 +99,7 @@ fn model_errors() {
         "duplicate_node",
         json!({"node": "X"}),
     );
-    check(json!({"model": {"nodes": [{"name": " "}]}, "outcome": " "}), "empty_node_name", json!({"index": 0}));
+    check(json!({"model": {"nodes": [{"name": " "}]}, "outcome": " "}), "empty_node_name", json!({"name": " "}));
     check(
         json!({"model": {"nodes": [{"name": "X"}, {"name": "Y", "expr": "X", "parents": {"X": 1}}]}, "outcome": "Y"}),
         "invalid_node",
