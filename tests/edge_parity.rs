@@ -372,3 +372,30 @@ async fn runaway_and_oversized_requests_end_cleanly_and_the_host_keeps_serving()
     let ok = host.send("POST", "/v1/causal/validate", &json, &br#"{"dag": {"edges": [["A","B"]]}}"#[..]).await;
     assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
 }
+
+/// The component imports only standard WASI 0.2 interfaces — no filesystem, no sockets, no
+/// outgoing HTTP, nothing Spin-specific — so Spin, SpinKube and `wasmtime serve` all run it; it
+/// exports the `wasi:http` incoming handler.
+#[test]
+fn the_component_imports_only_standard_wasi_and_no_outbound_network() {
+    let path = component();
+    assert!(path.exists(), "{} is missing: build it first (scripts/test.sh does)", path.display());
+    let engine = wasmtime::Engine::default();
+    // Compiled once per build into a directory of its own (the engine's configuration differs
+    // from the edge host's, so its compiled form must not replace the host's).
+    let dir = path.parent().unwrap().join("test-precompiled");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (loaded, _) = isl::edge::precompiled::load(&engine, &path, Some(&dir)).unwrap();
+    let ty = loaded.component_type();
+    let imports: Vec<String> = ty.imports(&engine).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty.exports(&engine).map(|(name, _)| name.to_string()).collect();
+    let allowed = ["wasi:cli/", "wasi:clocks/", "wasi:io/", "wasi:random/", "wasi:http/types@0.2."];
+    for import in &imports {
+        assert!(allowed.iter().any(|p| import.starts_with(p)), "unexpected import {import} (all: {imports:?})");
+        assert!(import.contains("@0.2."), "not WASI 0.2: {import}");
+    }
+    for forbidden in ["wasi:filesystem", "wasi:sockets", "wasi:http/outgoing-handler", "fermyon:"] {
+        assert!(!imports.iter().any(|i| i.starts_with(forbidden)), "imports {forbidden}: {imports:?}");
+    }
+    assert!(exports.iter().any(|e| e.starts_with("wasi:http/incoming-handler@0.2.")), "{exports:?}");
+}
