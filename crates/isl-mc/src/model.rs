@@ -88,10 +88,20 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// Canonical form: nodes sorted by name (parents are already sorted maps).
+    /// Canonical form: nodes sorted by name (parents are already sorted maps), and the spelled-out
+    /// defaults dropped — `"intercept": 0` and `"parents": {}` mean what their absence means —
+    /// so equal models give equal cache keys and derived seeds.
     pub fn canonical(&self) -> ModelSpec {
         let mut nodes = self.nodes.clone();
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        for node in &mut nodes {
+            if matches!(node.intercept, Some(Param::Value(v)) if v == 0.0) {
+                node.intercept = None;
+            }
+            if node.parents.as_ref().is_some_and(BTreeMap::is_empty) {
+                node.parents = None;
+            }
+        }
         ModelSpec { nodes }
     }
 }
