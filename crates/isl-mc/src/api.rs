@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::error::McError;
+use crate::estimator::{Estimator, SampleEstimator};
 use crate::model::{CheckedModel, ModelSpec, NodeId, SlotRole};
 use crate::program::{Program, Query};
 
@@ -315,12 +316,70 @@ pub fn counterfactual(
     backend: &dyn Backend,
     stop: &dyn Fn() -> bool,
 ) -> Result<CounterfactualResponse, McError> {
-    let plan = crate::estimate::Plan::new(req, opts)?;
-    let model = CheckedModel::new(&req.model, opts)?;
-    let query = resolve_query(&model, &req.outcome, &req.intervention, req.evidence.as_ref())?;
-    let program = Program::compile(&model, &query)?;
-    let seed = req.seed.unwrap_or_else(|| req.derived_seed(opts));
-    crate::estimate::counterfactual(&program, &req.outcome, &plan, seed, opts, backend, stop)
+    PreparedCounterfactual::new(req, opts)?.run(&SampleEstimator::new(backend), stop)
+}
+
+/// [`counterfactual`] with the statistics from any [`Estimator`] (a GPU's device reductions, say):
+/// the same checks, limits, seed, adaptive rounds and importance sampling.
+pub fn counterfactual_with(
+    req: &CounterfactualRequest,
+    opts: &McOptions,
+    estimator: &dyn Estimator,
+    stop: &dyn Fn() -> bool,
+) -> Result<CounterfactualResponse, McError> {
+    PreparedCounterfactual::new(req, opts)?.run(estimator, stop)
+}
+
+/// A checked `/v1/counterfactual` request, compiled: what an estimator needs to decide whether it
+/// can answer (the [`Program`]) before it runs anything.
+#[derive(Clone, Debug)]
+pub struct PreparedCounterfactual {
+    plan: crate::estimate::Plan,
+    program: Program,
+    outcome: String,
+    seed: u64,
+    opts: McOptions,
+}
+
+impl PreparedCounterfactual {
+    /// Checks the request against `opts` (limits, fields, the model) and compiles its question.
+    /// Every error is the request's fault.
+    pub fn new(req: &CounterfactualRequest, opts: &McOptions) -> Result<PreparedCounterfactual, McError> {
+        let plan = crate::estimate::Plan::new(req, opts)?;
+        let model = CheckedModel::new(&req.model, opts)?;
+        let query = resolve_query(&model, &req.outcome, &req.intervention, req.evidence.as_ref())?;
+        let program = Program::compile(&model, &query)?;
+        let seed = req.seed.unwrap_or_else(|| req.derived_seed(opts));
+        Ok(PreparedCounterfactual { plan, program, outcome: req.outcome.clone(), seed, opts: opts.clone() })
+    }
+
+    /// The compiled question.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The seed the answer uses (the request's, or the derived one).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The most samples the main run may draw: `samples`, or `max_samples` with `target_error`.
+    pub fn max_main_samples(&self) -> u64 {
+        self.plan.max_main_samples()
+    }
+
+    /// Answers the request with `estimator`'s statistics. `stop` is polled between blocks.
+    pub fn run(&self, estimator: &dyn Estimator, stop: &dyn Fn() -> bool) -> Result<CounterfactualResponse, McError> {
+        crate::estimate::counterfactual(
+            &self.program,
+            &self.outcome,
+            &self.plan,
+            self.seed,
+            &self.opts,
+            estimator,
+            stop,
+        )
+    }
 }
 
 /// Answers `/v1/sensitivity`: tornado swings and Sobol indices of every belief and noise term

@@ -4,8 +4,10 @@ use serde_json::{Value, json};
 
 /// Everything that can go wrong when checking a model or estimating with it.
 ///
-/// Every variant except [`McError::Interrupted`] describes bad input (the service maps them to
-/// 422); `Interrupted` means the caller's stop signal fired (the service maps it to 504).
+/// Every variant except [`McError::Interrupted`] and [`McError::Backend`] describes bad input (the
+/// service maps them to 422); `Interrupted` means the caller's stop signal fired (the service maps
+/// it to 504); `Backend` means the machinery failed (a GPU lost or a dispatch refused), never the
+/// request: the CPU backend never returns it, and a caller answers such a request on the CPU.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum McError {
     /// More nodes than the configured limit.
@@ -131,6 +133,15 @@ pub enum McError {
     /// The caller's stop signal fired (deadline) before the answer was complete.
     #[error("the computation was interrupted before it finished")]
     Interrupted,
+    /// The backend failed for reasons of its own (a GPU device lost, a shader or dispatch the
+    /// driver refused): not the request's fault, and worth retrying on another backend.
+    #[error("the {backend} backend failed: {message}")]
+    Backend {
+        /// The backend's name (`gpu`).
+        backend: String,
+        /// What failed, in words.
+        message: String,
+    },
 }
 
 fn describe_names(names: &[String]) -> String {
@@ -160,6 +171,7 @@ impl McError {
             McError::Abduction { .. } => "abduction_not_exact",
             McError::AllNonFinite { .. } => "all_non_finite",
             McError::Interrupted => "deadline_exceeded",
+            McError::Backend { .. } => "backend_failed",
         }
     }
 
@@ -187,11 +199,13 @@ impl McError {
             McError::Abduction { node, .. } => json!({"node": node}),
             McError::AllNonFinite { outcome, samples } => json!({"outcome": outcome, "samples": samples}),
             McError::Interrupted => json!({}),
+            McError::Backend { backend, .. } => json!({"backend": backend}),
         }
     }
 
-    /// True for every variant except [`McError::Interrupted`]: the request itself is at fault.
+    /// True for every variant except [`McError::Interrupted`] and [`McError::Backend`]: the
+    /// request itself is at fault.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, McError::Interrupted)
+        !matches!(self, McError::Interrupted | McError::Backend { .. })
     }
 }

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 
 use crate::api::{CounterfactualRequest, CounterfactualResponse, McOptions, check_values};
-use crate::backend::{Backend, RunSpec, Samples, SlotSetting};
+use crate::backend::{RunSpec, Samples, SlotSetting};
 use crate::dist::inv_norm_cdf;
 use crate::error::McError;
+use crate::estimator::{Estimator, TailSums};
 use crate::program::Program;
 use crate::rng;
-use crate::stats::{self, Moments};
+use crate::stats::Moments;
 
 /// A checked counterfactual request: how many samples, which statistics.
 #[derive(Clone, Debug)]
@@ -78,11 +79,19 @@ impl Plan {
         }
         Ok(Plan { samples, target, quantiles, threshold: req.threshold })
     }
+
+    /// The most samples the main run may draw.
+    pub(crate) fn max_main_samples(&self) -> u64 {
+        match self.target {
+            Some((_, cap)) => cap.max(self.samples),
+            None => self.samples,
+        }
+    }
 }
 
 /// Everything a run needs besides its stream, range and slot settings.
 struct Runner<'a> {
-    backend: &'a dyn Backend,
+    estimator: &'a dyn Estimator,
     program: &'a Program,
     seed: u64,
     opts: &'a McOptions,
@@ -90,27 +99,22 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
+    fn spec<'s>(&self, stream: u32, start: u64, count: u64, slots: &'s [SlotSetting]) -> RunSpec<'s> {
+        RunSpec { seed: self.seed, stream, start, count: count as usize, slots, block_size: self.opts.block_size }
+    }
+
+    /// Samples of a small run (pilot rounds), from the estimator's sampler.
     fn run(&self, stream: u32, start: u64, count: u64, slots: &[SlotSetting]) -> Result<Samples, McError> {
-        let spec =
-            RunSpec { seed: self.seed, stream, start, count: count as usize, slots, block_size: self.opts.block_size };
-        self.backend.run(self.program, &spec, self.stop)
+        self.estimator.sampler().run(self.program, &self.spec(stream, start, count, slots), self.stop)
     }
 }
 
-/// Moments of stored samples; weights normalised by the largest log-weight.
-fn summarise(y: &[f64], logw: Option<&[f64]>, outcome: &str) -> Result<(Moments, Option<Vec<f64>>, f64), McError> {
-    let (w, max) = match logw {
-        Some(l) => {
-            let (w, max) = stats::weights(y, l);
-            (Some(w), max)
-        }
-        None => (None, 0.0),
-    };
-    let m = stats::moments(y, w.as_deref());
+/// The errors of a main run's moments: nothing finite, or (weighted) no likelihood anywhere.
+fn check_moments(m: &Moments, samples: u64, outcome: &str) -> Result<(), McError> {
     if m.finite == 0 {
-        return Err(McError::AllNonFinite { outcome: outcome.into(), samples: y.len() as u64 });
+        return Err(McError::AllNonFinite { outcome: outcome.into(), samples });
     }
-    if w.is_some() && m.total_weight.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+    if m.ess.is_some() && m.total_weight.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return Err(McError::Abduction {
             node: String::new(),
             reason: "the evidence has zero likelihood in every sample: each evidenced node's recovered noise falls \
@@ -118,42 +122,38 @@ fn summarise(y: &[f64], logw: Option<&[f64]>, outcome: &str) -> Result<(Moments,
                 .into(),
         });
     }
-    Ok((m, w, max))
+    Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn counterfactual(
     program: &Program,
     outcome: &str,
     plan: &Plan,
     seed: u64,
     opts: &McOptions,
-    backend: &dyn Backend,
+    estimator: &dyn Estimator,
     stop: &dyn Fn() -> bool,
 ) -> Result<CounterfactualResponse, McError> {
-    let runner = Runner { backend, program, seed, opts, stop };
+    let runner = Runner { estimator, program, seed, opts, stop };
     // Main run: fixed, or doubling rounds over consecutive index ranges.
-    let mut y: Vec<f64> = Vec::new();
-    let mut logw: Option<Vec<f64>> = None;
+    let mut main = estimator.main_run(program, seed, opts.block_size, plan.threshold, stop)?;
     let mut n = plan.samples;
-    let (m, w, max_logw, target_met) = loop {
+    let (m, target_met) = loop {
         if stop() {
             return Err(McError::Interrupted);
         }
-        let have = y.len() as u64;
-        let s = runner.run(rng::STREAM_MAIN, have, n - have, &[])?;
-        y.extend_from_slice(&s.outcome);
-        if let Some(l) = s.log_weight {
-            logw.get_or_insert_with(Vec::new).extend_from_slice(&l);
-        }
-        let (m, w, max) = summarise(&y, logw.as_deref(), outcome)?;
+        let m = main.extend_to(n)?;
+        check_moments(&m, n, outcome)?;
         match plan.target {
-            None => break (m, w, max, None),
-            Some((t, _)) if m.std_error <= t => break (m, w, max, Some(true)),
-            Some((_, cap)) if n >= cap => break (m, w, max, Some(false)),
+            None => break (m, None),
+            Some((t, _)) if m.std_error <= t => break (m, Some(true)),
+            Some((_, cap)) if n >= cap => break (m, Some(false)),
             Some((_, cap)) => n = n.saturating_mul(2).min(cap),
         }
     };
-    let qs = stats::quantiles(&y, w.as_deref(), &plan.quantiles);
+    let max_logw = main.max_log_weight();
+    let qs = main.quantiles(&plan.quantiles)?;
     let quantiles: BTreeMap<String, f64> = plan.quantiles.iter().map(|q| format!("{q}")).zip(qs).collect();
 
     let mut answer = CounterfactualResponse {
@@ -164,24 +164,24 @@ pub(crate) fn counterfactual(
         quantiles,
         probability_above: None,
         probability_std_error: None,
-        samples_used: y.len() as u64,
+        samples_used: n,
         non_finite: m.non_finite,
         seed,
-        backend: backend.name().to_string(),
+        backend: estimator.name().to_string(),
         method: "plain".into(),
         effective_sample_size: m.ess,
         importance_samples: None,
         target_met,
     };
     if let Some(t) = plan.threshold {
-        let (p, se, hits) = stats::exceedance(&y, w.as_deref(), t, &m);
-        answer.probability_above = Some(p);
-        answer.probability_std_error = Some(se);
+        let e = main.exceedance(t, &m)?;
+        answer.probability_above = Some(e.probability);
+        answer.probability_std_error = Some(e.std_error);
         let random = program.slots.iter().any(|s| s.used);
-        if hits < opts.min_tail_hits && random {
+        if e.hits < opts.min_tail_hits && random {
             // Normaliser of the likelihood weights on the plain run's scale: E[L]·exp(-max).
             let norm = m.total_weight / m.finite as f64;
-            let tail = importance(&runner, t, y.len() as u64, norm, max_logw)?;
+            let tail = importance(&runner, t, n, norm, max_logw)?;
             answer.probability_above = Some(tail.p);
             answer.probability_std_error = Some(tail.std_error);
             answer.method = "importance".into();
@@ -256,35 +256,9 @@ fn importance(runner: &Runner<'_>, t: f64, n: u64, norm: f64, max_logw: f64) -> 
             set.shift = 0.0;
         }
     }
-    let s = runner.run(rng::STREAM_IMPORTANCE, 0, n, &settings)?;
-    let lw = s.log_weight.unwrap_or_else(|| vec![0.0; s.outcome.len()]);
-    let y = &s.outcome;
-    let [finite, sum_a, sum_aa, sum_w, sum_ww] = {
-        let parts = stats::per_block(y.len(), |r| {
-            let mut acc = [0.0; 5];
-            for j in r {
-                if y[j].is_finite() && !lw[j].is_nan() {
-                    acc[0] += 1.0;
-                    if y[j] > t {
-                        let w = libm::exp(lw[j] - max_logw);
-                        let a = w / norm;
-                        acc[1] += a;
-                        acc[2] += a * a;
-                        acc[3] += w;
-                        acc[4] += w * w;
-                    }
-                }
-            }
-            acc
-        });
-        let mut acc = [0.0; 5];
-        for p in parts {
-            for k in 0..5 {
-                acc[k] += p[k];
-            }
-        }
-        acc
-    };
+    let spec = runner.spec(rng::STREAM_IMPORTANCE, 0, n, &settings);
+    let TailSums { finite, sum_a, sum_aa, sum_w, sum_ww } =
+        runner.estimator.tail_sums(program, &spec, t, max_logw, norm, runner.stop)?;
     let p = if finite > 0.0 { sum_a / finite } else { f64::NAN };
     let var = if finite > 1.0 { (sum_aa / finite - p * p).max(0.0) * finite / (finite - 1.0) } else { f64::NAN };
     Ok(Tail {

@@ -64,6 +64,7 @@ pub mod backend;
 pub mod dist;
 pub mod error;
 mod estimate;
+pub mod estimator;
 pub mod expr;
 pub mod model;
 pub mod program;
@@ -72,12 +73,13 @@ mod sensitivity;
 pub mod stats;
 
 pub use api::{
-    CounterfactualRequest, CounterfactualResponse, Driver, McOptions, SensitivityRequest, SensitivityResponse,
-    counterfactual, sensitivity,
+    CounterfactualRequest, CounterfactualResponse, Driver, McOptions, PreparedCounterfactual, SensitivityRequest,
+    SensitivityResponse, counterfactual, counterfactual_with, sensitivity,
 };
 pub use backend::{Backend, CpuBackend, RunSpec, Samples, SlotSetting};
 pub use dist::{Dist, VariateKind};
 pub use error::McError;
+pub use estimator::{Estimator, Exceedance, MainRun, SampleEstimator, TailSums};
 pub use model::{CheckedModel, ModelSpec, NodeId, NodeSpec, Param, SlotRole};
 pub use program::{Instr, Operand, Program, Query};
 

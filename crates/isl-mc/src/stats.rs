@@ -36,7 +36,7 @@ fn sum_blocks<const K: usize>(parts: Vec<[f64; K]>) -> [f64; K] {
 
 /// Location and spread of (weighted) finite samples.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Moments {
+pub struct Moments {
     /// Samples with a finite outcome (and a usable weight).
     pub finite: u64,
     /// Samples left out: non-finite outcome or NaN log-weight.
