@@ -30,6 +30,9 @@ if (( size > 3 * 1024 * 1024 )); then
   exit 1
 fi
 
+step "Vulkan driver for the GPU tests (lavapipe; they skip with a reason without one)"
+./scripts/setup-gpu.sh
+
 step "cargo test"
 cargo test --workspace --locked
 
