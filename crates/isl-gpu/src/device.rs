@@ -335,7 +335,9 @@ impl Device {
         self.fault()?;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
         let readback = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
-        let chunk = self.chunk.min(pass.count.max(1));
+        // Values are indexed from the dispatch's first sample: one dispatch (at most
+        // DEBUG_MAX_SAMPLES = 16 workgroups) for them.
+        let chunk = if pass.mode == MODE_VALUES { pass.count.max(1) } else { self.chunk.min(pass.count.max(1)) };
         let max_groups = chunk.div_ceil(SAMPLES_PER_WORKGROUP);
         let params = self.buffer("params", 80, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
         let partial_buf = self.buffer("partials", max_groups * PARTIAL_BYTES, storage);

@@ -94,3 +94,9 @@ fn importance_shifts_and_log_weights() {
     }
     compare(&p, 5, 0, 2048, &slots, 5e-5);
 }
+
+#[test]
+fn the_engine_is_shareable_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<isl_gpu::GpuEngine>();
+}

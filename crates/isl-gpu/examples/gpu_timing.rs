@@ -1,0 +1,179 @@
+//! GPU vs CPU throughput on the 30-node linear model of isl-mc's `mc_timing` example (the same
+//! generator and seed: a random DAG, every coefficient a normal belief, every node normal noise,
+//! the outcome the last node), for 10^6 .. 10^MAX samples.
+//!
+//! `cargo run --release -p isl-gpu --example gpu_timing [-- MAX_EXPONENT [CHUNK_SAMPLES]]`
+//! (default 8; 9 adds 10^9, which takes minutes on a software adapter).
+//!
+//! Per size it prints, for the GPU: one moments pass (draws, mean/variance, threshold count and
+//! the level-A histogram, reading back only workgroup records) and the whole counterfactual route
+//! (the moments pass, one or two quantile refinement passes, 5 quantiles and a threshold); for
+//! the CPU on all threads: the draws alone (in blocks of 2^22, nothing kept) and, up to 10^7, the
+//! whole route (which stores every sample and selects exact quantiles).
+//!
+//! Figures on the development VM (2 shared vCPUs, no GPU), lavapipe (Mesa 22.3.6, LLVM 15, 256-bit
+//! AVX2) as the "GPU", 2^20 samples per dispatch, `gpu_timing 8`: a moments pass 2.8e6 samples/s
+//! (8.5e7 node-samples/s) at 10^6 and 10^7, the counterfactual route 1.3–1.4e6 samples/s (two
+//! passes: moments, one quantile refinement); the CPU path on the same two cores 6.0e6 samples/s
+//! for the draws, 5.3e6 for the route at 10^7. At 10^8 another build shared the cores and every
+//! figure halved (GPU pass 1.4e6, route 8.9e5, CPU draws 3.5e6 samples/s). lavapipe runs the
+//! shader on the same CPU cores, in f32 and 8 lanes, so it is a correctness vehicle, not a speed-up.
+use std::time::Instant;
+
+use isl_gpu::{GpuAnswer, GpuEngine, GpuOptions};
+use isl_mc::backend::{Backend, CpuBackend, RunSpec};
+use isl_mc::estimator::Estimator;
+use isl_mc::prelude::*;
+use serde_json::{Value, json};
+
+/// splitmix64, as in isl-mc's mc_timing.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The model of isl-mc's examples/mc_timing.rs (same code, same seed).
+fn model(nodes: usize, seed: u64) -> Value {
+    let mut r = Mix(seed);
+    let name = |i: usize| format!("N{i:02}");
+    let list: Vec<Value> = (0..nodes)
+        .map(|i| {
+            let mut node = json!({"name": name(i), "intercept": 1.0,
+                                  "noise": {"dist": "normal", "mean": 0.0, "std": 0.5 + r.unit()}});
+            if i > 0 {
+                let k = 1 + r.below(3.min(i as u64)) as usize;
+                let mut parents = serde_json::Map::new();
+                while parents.len() < k {
+                    let p = if parents.is_empty() { i - 1 } else { r.below(i as u64) as usize };
+                    let belief = json!({"dist": "normal", "mean": 0.8 * r.unit() - 0.4, "std": 0.05 + 0.1 * r.unit()});
+                    parents.insert(name(p), belief);
+                }
+                node["parents"] = Value::Object(parents);
+            }
+            node
+        })
+        .collect();
+    json!({"nodes": list})
+}
+
+fn rate(label: &str, samples: u64, nodes: usize, secs: f64) {
+    let per_s = samples as f64 / secs;
+    println!(
+        "  {label:<34} {:>10.1} ms  {per_s:>9.3e} samples/s  {:>9.3e} node-samples/s",
+        secs * 1e3,
+        per_s * nodes as f64
+    );
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let max_exp: u32 = args.next().map_or(8, |s| s.parse().expect("MAX_EXPONENT"));
+    let chunk: u64 = args.next().map_or(0, |s| s.parse().expect("CHUNK_SAMPLES"));
+    let nodes = 30;
+    let spec_json = model(nodes, 2024);
+    let spec: ModelSpec = serde_json::from_value(spec_json.clone()).expect("model");
+    let opts = McOptions { max_samples: u64::MAX, ..McOptions::default() };
+    let checked = CheckedModel::new(&spec, &opts).expect("check");
+    let outcome = format!("N{:02}", nodes - 1);
+    let program =
+        Program::compile(&checked, &Query { outcome: checked.id(&outcome).expect("outcome"), ..Query::default() })
+            .expect("compile");
+    println!(
+        "model: {nodes} nodes, {} used random slots, {} instructions, {} registers",
+        program.used_slots().len(),
+        program.instructions.len(),
+        program.registers
+    );
+    let gpu = match GpuEngine::with_options(GpuOptions { chunk_samples: chunk, ..GpuOptions::default() }) {
+        Ok(Some(g)) => g,
+        Ok(None) => {
+            println!("no Vulkan adapter: nothing to time (scripts/setup-gpu.sh installs lavapipe)");
+            return;
+        }
+        Err(e) => {
+            println!("the Vulkan adapter failed to open: {e}");
+            return;
+        }
+    };
+    let a = gpu.adapter();
+    println!("GPU: {} ({}, {}), {} samples per dispatch", a.name, a.device_type, a.driver, gpu.chunk_samples());
+    println!("CPU: {} threads (rayon)", rayon::current_num_threads());
+    let cpu = CpuBackend::default();
+    let estimator = gpu.estimator();
+    // Warm-up: compile the pipeline, run a little on each.
+    {
+        let mut run = estimator.main_run(&program, 1, 4096, Some(2.0), &|| false).expect("main run");
+        run.extend_to(1 << 16).expect("warm-up");
+        let _ = cpu.run(
+            &program,
+            &RunSpec { seed: 1, stream: 0, start: 0, count: 1 << 16, slots: &[], block_size: 4096 },
+            &|| false,
+        );
+    }
+    for e in 6..=max_exp {
+        let n = 10u64.pow(e);
+        println!("10^{e} samples:");
+        // GPU: one moments pass.
+        let t = Instant::now();
+        let mut run = estimator.main_run(&program, 1, 4096, Some(2.0), &|| false).expect("main run");
+        let m = run.extend_to(n).expect("gpu pass");
+        rate("gpu moments pass", n, nodes, t.elapsed().as_secs_f64());
+        // GPU: the whole route.
+        let req: CounterfactualRequest = serde_json::from_value(json!({
+            "model": spec_json, "outcome": outcome, "samples": n, "seed": 1, "threshold": 2.0
+        }))
+        .expect("request");
+        let t = Instant::now();
+        let answer = match gpu.counterfactual(&req, &opts, &|| false).expect("gpu route") {
+            GpuAnswer::Answered(a) => a,
+            GpuAnswer::Unsupported(u) => panic!("unsupported: {u}"),
+        };
+        rate("gpu counterfactual route", n, nodes, t.elapsed().as_secs_f64());
+        // CPU: draws only, in blocks.
+        let t = Instant::now();
+        let mut done = 0u64;
+        let mut sum = 0.0;
+        while done < n {
+            let count = (n - done).min(1 << 22);
+            let spec = RunSpec { seed: 1, stream: 0, start: done, count: count as usize, slots: &[], block_size: 4096 };
+            let s = cpu.run(&program, &spec, &|| false).expect("cpu");
+            sum += s.outcome.iter().sum::<f64>();
+            done += count;
+        }
+        rate("cpu draws (all threads)", n, nodes, t.elapsed().as_secs_f64());
+        if e <= 7 {
+            let t = Instant::now();
+            let c = counterfactual(&req, &opts, &cpu, &|| false).expect("cpu route");
+            rate("cpu counterfactual route", n, nodes, t.elapsed().as_secs_f64());
+            println!(
+                "  cpu: mean {:.6} std {:.6} median {:.6} P(>2) {:.6}",
+                c.mean,
+                c.std,
+                c.quantiles["0.5"],
+                c.probability_above.unwrap_or(f64::NAN)
+            );
+        }
+        println!(
+            "  gpu: mean {:.6} std {:.6} median {:.6} P(>2) {:.6}  (cpu draws mean {:.6}, gpu pass mean {:.6})",
+            answer.mean,
+            answer.std,
+            answer.quantiles["0.5"],
+            answer.probability_above.unwrap_or(f64::NAN),
+            sum / n as f64,
+            m.mean
+        );
+    }
+}
