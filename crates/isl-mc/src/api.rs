@@ -105,6 +105,36 @@ pub struct CounterfactualRequest {
     /// Report P(outcome > threshold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// Which backend should run it (default: the server's choice). Not part of the derived seed:
+    /// the same question gets the same random stream on every backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<BackendChoice>,
+}
+
+/// Which backend runs a Monte Carlo request: `auto` (the GPU for large runs where one is
+/// attached and faster, else the CPU), `cpu` or `gpu` (the CPU where no GPU can answer, with a
+/// warning in the answer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// The server decides by size and hardware.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The GPU.
+    Gpu,
+}
+
+impl BackendChoice {
+    /// `auto`, `cpu` or `gpu`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendChoice::Auto => "auto",
+            BackendChoice::Cpu => "cpu",
+            BackendChoice::Gpu => "gpu",
+        }
+    }
 }
 
 impl CounterfactualRequest {
@@ -132,14 +162,16 @@ impl CounterfactualRequest {
             seed: self.seed,
             quantiles: Some(quantiles),
             threshold: self.threshold,
+            backend: self.backend,
         }
     }
 
     /// The seed used when the request has none: xxh3-64 of the canonical request's JSON
-    /// (without a seed). Identical on every target.
+    /// (without a seed or a backend). Identical on every target.
     pub fn derived_seed(&self, opts: &McOptions) -> u64 {
         let mut c = self.canonical(opts);
         c.seed = None;
+        c.backend = None;
         xxhash_rust::xxh3::xxh3_64(&serde_json::to_vec(&c).unwrap_or_default())
     }
 }
@@ -180,6 +212,10 @@ pub struct CounterfactualResponse {
     pub importance_samples: Option<u64>,
     /// With `target_error`: whether the standard error reached it before `max_samples`.
     pub target_met: Option<bool>,
+    /// What the answer's reader should know about how it was made (e.g. the GPU was asked for
+    /// but could not run this model, so the CPU did). Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `/v1/sensitivity` request.

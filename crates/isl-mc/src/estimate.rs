@@ -172,6 +172,7 @@ pub(crate) fn counterfactual(
         effective_sample_size: m.ess,
         importance_samples: None,
         target_met,
+        warnings: Vec::new(),
     };
     if let Some(t) = plan.threshold {
         let e = main.exceedance(t, &m)?;

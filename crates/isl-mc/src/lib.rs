@@ -73,8 +73,8 @@ mod sensitivity;
 pub mod stats;
 
 pub use api::{
-    CounterfactualRequest, CounterfactualResponse, Driver, McOptions, PreparedCounterfactual, SensitivityRequest,
-    SensitivityResponse, counterfactual, counterfactual_with, sensitivity,
+    BackendChoice, CounterfactualRequest, CounterfactualResponse, Driver, McOptions, PreparedCounterfactual,
+    SensitivityRequest, SensitivityResponse, counterfactual, counterfactual_with, sensitivity,
 };
 pub use backend::{Backend, CpuBackend, RunSpec, Samples, SlotSetting};
 pub use dist::{Dist, VariateKind};

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use isl_causal::CausalOptions;
-use isl_mc::McOptions;
+use isl_mc::{BackendChoice, McOptions};
 
 /// `Cache-Control` values for successful compute responses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +64,9 @@ pub struct Config {
     pub causal: CausalOptions,
     /// Monte Carlo limits and defaults (model nodes, samples, quantiles, importance sampling).
     pub mc: McOptions,
+    /// The Monte Carlo backend for requests that name none (`auto`: the GPU for large runs
+    /// where an accelerator is attached and faster than the CPU).
+    pub mc_backend: BackendChoice,
     /// Time budget for one request's computation in milliseconds (default 10 s); past it the
     /// answer is 504.
     pub deadline_ms: u64,
@@ -83,6 +86,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             causal: CausalOptions::default(),
             mc: McOptions::default(),
+            mc_backend: BackendChoice::Auto,
             deadline_ms: 10_000,
             cache: CacheConfig::default(),
             cache_control: CacheControl::default(),

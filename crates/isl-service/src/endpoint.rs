@@ -2,17 +2,24 @@
 //! `compute_routes`. The service does decoding, canonicalisation, hashing, caching and
 //! encoding the same way for all of them.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::accel::McAccelerator;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ServiceError;
 
-/// What a computation may use besides its request: the configuration and the deadline signal.
+/// What a computation may use besides its request: the configuration, the deadline signal and
+/// the metrics.
 pub struct ComputeContext<'a> {
     /// The service configuration (limits, engine options).
     pub config: &'a Config,
+    /// The service's metrics (for counters a computation owns, e.g. backend fallbacks).
+    pub metrics: &'a crate::metrics::Metrics,
     /// Returns true once the request's deadline has passed; long computations poll it and stop
     /// with an `Interrupted` error (504).
     pub stop: &'a dyn Fn() -> bool,
@@ -97,40 +104,64 @@ impl<E: Endpoint> Route for E {
     }
 }
 
-/// The compute routes, in the order they are listed in metrics. Add a route here.
-pub(crate) fn compute_routes() -> Vec<Box<dyn Route>> {
+/// The compute routes, in the order they are listed in metrics. Add a route here. `accel` is the
+/// Monte Carlo accelerator the host attached, if any.
+pub(crate) fn compute_routes(accel: Option<Arc<dyn McAccelerator>>) -> Vec<Box<dyn Route>> {
     vec![
         Box::new(causal::Validate),
         Box::new(causal::DSeparation),
         Box::new(causal::Backdoor),
         Box::new(causal::Frontdoor),
-        Box::new(mc::Counterfactual),
+        Box::new(mc::Counterfactual { accel }),
         Box::new(mc::Sensitivity),
     ]
 }
 
-/// The Monte Carlo routes over `isl_mc::api`, on the CPU backend (rayon across cores on native,
-/// one thread on wasm32; the same answer either way).
+/// The Monte Carlo routes over `isl_mc::api`: the CPU backend (rayon across cores on native, one
+/// thread on wasm32; the same answer either way), or an accelerator the host attached.
 pub mod mc {
+    use std::sync::Arc;
+
     use isl_mc::{
-        CounterfactualRequest, CounterfactualResponse, CpuBackend, SensitivityRequest, SensitivityResponse, api,
+        BackendChoice, CounterfactualRequest, CounterfactualResponse, CpuBackend, PreparedCounterfactual,
+        SampleEstimator, SensitivityRequest, SensitivityResponse, api,
     };
 
     use super::{ComputeContext, Endpoint};
+    use crate::accel::{AccelOutcome, McAccelerator, resolve};
     use crate::config::Config;
     use crate::error::ServiceError;
 
     /// `/v1/counterfactual`: the outcome's distribution under an intervention, given evidence.
-    #[derive(Debug, Clone, Copy, Default)]
-    pub struct Counterfactual;
+    #[derive(Clone, Default)]
+    pub struct Counterfactual {
+        /// The accelerator requests may be sent to.
+        pub accel: Option<Arc<dyn McAccelerator>>,
+    }
+
+    impl Counterfactual {
+        fn on_cpu(
+            prepared: &PreparedCounterfactual,
+            ctx: &ComputeContext<'_>,
+            warning: Option<String>,
+        ) -> Result<CounterfactualResponse, ServiceError> {
+            let mut answer = prepared.run(&SampleEstimator::new(&CpuBackend::default()), ctx.stop)?;
+            answer.warnings.extend(warning);
+            ctx.metrics.backend_run("cpu", if answer.warnings.is_empty() { "answered" } else { "fallback" });
+            Ok(answer)
+        }
+    }
 
     impl Endpoint for Counterfactual {
         type Req = CounterfactualRequest;
         type Resp = CounterfactualResponse;
         const PATH: &'static str = "/v1/counterfactual";
 
+        /// Also resolves the backend (`auto` → `cpu` or `gpu`), so it is part of the cache key.
         fn canonical(&self, req: CounterfactualRequest, config: &Config) -> CounterfactualRequest {
-            req.canonical(&config.mc)
+            let mut req = req.canonical(&config.mc);
+            req.backend = Some(resolve(&req, config.mc_backend, self.accel.as_deref()));
+            req
         }
 
         fn compute(
@@ -138,7 +169,33 @@ pub mod mc {
             req: &CounterfactualRequest,
             ctx: &ComputeContext<'_>,
         ) -> Result<CounterfactualResponse, ServiceError> {
-            Ok(api::counterfactual(req, &ctx.config.mc, &CpuBackend::default(), ctx.stop)?)
+            let prepared = PreparedCounterfactual::new(req, &ctx.config.mc)?;
+            if req.backend != Some(BackendChoice::Gpu) {
+                return Self::on_cpu(&prepared, ctx, None);
+            }
+            let Some(accel) = self.accel.as_deref().filter(|a| a.available()) else {
+                let why = "the GPU was asked for but none is available on this server; the CPU answered";
+                return Self::on_cpu(&prepared, ctx, Some(why.into()));
+            };
+            match accel.counterfactual(&prepared, ctx.stop) {
+                AccelOutcome::Answered(answer) => {
+                    ctx.metrics.backend_run(accel.name(), "answered");
+                    Ok(*answer)
+                }
+                AccelOutcome::Failed(error) => Err(error.into()),
+                AccelOutcome::Unsupported(why) => {
+                    ctx.metrics.backend_run(accel.name(), "unsupported");
+                    Self::on_cpu(
+                        &prepared,
+                        ctx,
+                        Some(format!("the GPU cannot run this request ({why}); the CPU answered")),
+                    )
+                }
+                AccelOutcome::DeviceError(error) => {
+                    ctx.metrics.backend_run(accel.name(), "device_error");
+                    Self::on_cpu(&prepared, ctx, Some(format!("the GPU failed ({error}); the CPU answered")))
+                }
+            }
         }
     }
 

@@ -125,6 +125,7 @@ impl ServiceError {
             ServiceError::Causal(CausalError::Interrupted) => 504,
             ServiceError::Causal(_) => 422,
             ServiceError::Mc(McError::Interrupted) => 504,
+            ServiceError::Mc(McError::Backend { .. }) => 500,
             ServiceError::Mc(_) => 422,
             ServiceError::Overloaded { .. } => 429,
             ServiceError::NotReady => 503,

@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accel;
 pub mod cache;
 pub mod clock;
 pub mod config;
@@ -31,6 +32,7 @@ pub mod query;
 pub mod router;
 pub mod service;
 
+pub use accel::{AccelOutcome, McAccelerator};
 pub use cache::CacheSnapshot;
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 pub use clock::SystemClock;

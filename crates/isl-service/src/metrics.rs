@@ -43,9 +43,11 @@ impl RouteMetrics {
     }
 }
 
-/// Per-route request counts and latencies.
+/// Per-route request counts and latencies, and Monte Carlo backend runs.
 pub struct Metrics {
     routes: Vec<RouteMetrics>,
+    /// Monte Carlo runs by (backend, outcome).
+    backend_runs: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
 impl Metrics {
@@ -53,7 +55,7 @@ impl Metrics {
     pub fn new(labels: &[&'static str]) -> Metrics {
         let mut routes: Vec<RouteMetrics> = labels.iter().map(|&l| RouteMetrics::new(l)).collect();
         routes.push(RouteMetrics::new(UNMATCHED));
-        Metrics { routes }
+        Metrics { routes, backend_runs: Mutex::new(BTreeMap::new()) }
     }
 
     fn route(&self, label: &str) -> &RouteMetrics {
@@ -81,6 +83,17 @@ impl Metrics {
         if let Some(h) = hdr.as_mut() {
             h.saturating_record((latency_nanos / 1_000).max(1));
         }
+    }
+
+    /// Counts one Monte Carlo run: `backend` (`cpu`, `gpu`) and how it went (`answered`,
+    /// `fallback` for a CPU run standing in for the GPU, `unsupported`, `device_error`).
+    pub fn backend_run(&self, backend: &str, outcome: &'static str) {
+        *lock(&self.backend_runs).entry((backend.to_string(), outcome)).or_insert(0) += 1;
+    }
+
+    /// Monte Carlo runs counted for (`backend`, `outcome`).
+    pub fn backend_runs(&self, backend: &str, outcome: &str) -> u64 {
+        lock(&self.backend_runs).iter().filter(|((b, o), _)| b == backend && *o == outcome).map(|(_, n)| n).sum()
     }
 
     /// Requests recorded with a status, for a route label.
@@ -134,6 +147,12 @@ impl Metrics {
             let sum = r.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
             let _ = writeln!(o, "isl_request_latency_seconds_sum{{route=\"{}\"}} {sum:.6}", r.label);
             let _ = writeln!(o, "isl_request_latency_seconds_count{{route=\"{}\"}} {count}", r.label);
+        }
+
+        header(o, "isl_mc_backend_runs_total", "counter", "Monte Carlo runs by backend and outcome.");
+        for ((backend, outcome), n) in lock(&self.backend_runs).iter() {
+            let _ =
+                writeln!(o, "isl_mc_backend_runs_total{{backend=\"{}\",outcome=\"{outcome}\"}} {n}", escape(backend));
         }
 
         let counters = [

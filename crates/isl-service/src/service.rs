@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde_json::json;
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::accel::McAccelerator;
 use crate::cache::{Entry, Lookup, ResponseCache};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -33,6 +34,8 @@ pub struct Service {
     metrics: Metrics,
     started_nanos: u64,
     key_prefix: Vec<u8>,
+    /// The attached accelerator's name and hardware, for `/health`.
+    accelerator: Option<(String, String)>,
 }
 
 struct Timings {
@@ -56,9 +59,16 @@ impl Timings {
 }
 
 impl Service {
-    /// A service with `config`, reading time from `clock`.
+    /// A service with `config`, reading time from `clock`; Monte Carlo on the CPU.
     pub fn new(config: Config, clock: Arc<dyn Clock>) -> Service {
-        let routes = compute_routes();
+        Service::with_accelerator(config, clock, None)
+    }
+
+    /// A service whose Monte Carlo routes may also use `accel` (the native host's GPU), as
+    /// `config.mc_backend` and each request's `backend` say.
+    pub fn with_accelerator(config: Config, clock: Arc<dyn Clock>, accel: Option<Arc<dyn McAccelerator>>) -> Service {
+        let accelerator = accel.as_ref().map(|a| (a.name().to_string(), a.describe()));
+        let routes = compute_routes(accel);
         let mut labels: Vec<&'static str> = routes.iter().map(|r| r.path()).collect();
         labels.extend(OPERATIONAL.iter().map(|(p, _)| *p));
         // Everything besides the request that can change an answer goes into the key.
@@ -80,6 +90,7 @@ impl Service {
             clock,
             routes,
             key_prefix,
+            accelerator,
         }
     }
 
@@ -117,6 +128,11 @@ impl Service {
     /// Requests answered so far with `status` on the route of `path`.
     pub fn request_count(&self, path: &str, status: u16) -> u64 {
         self.metrics.count(self.route_label(path), status)
+    }
+
+    /// Monte Carlo runs counted for (`backend`, `outcome`); see [`Metrics::backend_run`].
+    pub fn mc_backend_runs(&self, backend: &str, outcome: &str) -> u64 {
+        self.metrics.backend_runs(backend, outcome)
     }
 
     /// Cache counters and size.
@@ -174,6 +190,10 @@ impl Service {
             "engine_version": isl_causal::ENGINE_VERSION,
             "service_version": SERVICE_VERSION,
             "uptime_seconds": self.uptime_secs(),
+            "mc_backends": {
+                "default": self.config.mc_backend.as_str(),
+                "accelerator": self.accelerator.as_ref().map(|(name, hw)| json!({"name": name, "hardware": hw})),
+            },
         });
         Response::json(200, serde_json::to_vec(&body).unwrap_or_default()).with_header("cache-control", "no-store")
     }
@@ -342,7 +362,7 @@ impl Service {
         let deadline = t0.saturating_add(self.config.deadline_ms.saturating_mul(1_000_000));
         let clock = self.clock.as_ref();
         let stop = move || clock.now_nanos() >= deadline;
-        let ctx = ComputeContext { config: &self.config, stop: &stop };
+        let ctx = ComputeContext { config: &self.config, metrics: &self.metrics, stop: &stop };
         let Computed { body, compute_ns, encode_ns } = prepared.run(&ctx, clock)?;
         timings.compute = compute_ns;
         timings.encode = encode_ns;
