@@ -117,7 +117,8 @@ def prepare_ort_basic(data, out):
 
     BASIC keeps standard ONNX operators but folds constants: the int8 weights stored as
     Cast(int8 -> float) * scale become plain fp32 initialisers, which tract runs about 4x
-    faster than the Cast/Mul chains.
+    faster than the Cast/Mul chains. Then the attention mask is simplified (see
+    simplify_attention_mask).
     """
     import onnxruntime as ort
 
@@ -129,6 +130,7 @@ def prepare_ort_basic(data, out):
         so.intra_op_num_threads = 1
         so.optimized_model_filepath = str(out)
         ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+    import numpy as np
     import onnx
 
     model = onnx.load(str(out))
@@ -136,6 +138,60 @@ def prepare_ort_basic(data, out):
                    and any(i in {t.name for t in model.graph.initializer} for i in n.input)})
     if left:
         raise RuntimeError(f"{out}: weights still go through {left} after optimisation")
+    if any(n.op_type == "GatherND" for n in model.graph.node):
+        before = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        simplify_attention_mask(model)
+        onnx.checker.check_model(model)
+        out.write_bytes(model.SerializeToString())
+        after = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(3)
+        ids = rng.integers(1000, 20000, size=(3, 300), dtype=np.int64)
+        mask = np.ones_like(ids)
+        mask[1, 200:] = 0
+        mask[2, 17:] = 0
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        a, b = before.run(None, feed)[0], after.run(None, feed)[0]
+        if not np.allclose(a, b, atol=1e-5):
+            raise RuntimeError(f"{out}: the simplified attention mask changes the output ({np.abs(a - b).max()})")
+
+
+def simplify_attention_mask(model):
+    """Replaces the exporter's attention-mask expansion (Range/Expand/GatherND on batch and
+    sequence indices, equal to the mask itself) by Unsqueeze(mask, [1, 2]) cast to bool, feeding
+    the same Where(mask, 0, -FLT_MAX), and drops what no output needs, value_info included.
+
+    Same results (checked below against onnxruntime), but tract then infers the right shape
+    with symbolic batch and sequence (it takes the GatherND output for [batch, 1, seq, seq]).
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = model.graph
+    init = {t.name: t for t in g.initializer}
+    target = None
+    for n in g.node:
+        if n.op_type == "Where" and len(n.input) == 3 and n.input[1] in init and n.input[2] in init:
+            zero, low = numpy_helper.to_array(init[n.input[1]]), numpy_helper.to_array(init[n.input[2]])
+            if zero.size == 1 and float(zero.ravel()[0]) == 0.0 and low.size == 1 and float(low.ravel()[0]) < -1e38:
+                target = n
+    if target is None:
+        raise RuntimeError("no additive attention-mask Where(cond, 0, -FLT_MAX) in the model")
+    g.initializer.append(helper.make_tensor("isl_mask_axes", TensorProto.INT64, [2], [1, 2]))
+    at = list(g.node).index(target)
+    g.node.insert(at, helper.make_node("Cast", ["isl_mask_4d"], ["isl_mask_bool"], to=TensorProto.BOOL, name="isl_mask_cast"))
+    g.node.insert(at, helper.make_node("Unsqueeze", ["attention_mask", "isl_mask_axes"], ["isl_mask_4d"], name="isl_mask_unsqueeze"))
+    target.input[0] = "isl_mask_bool"
+    needed = {o.name for o in g.output}
+    keep = []
+    for n in reversed(list(g.node)):
+        if any(o in needed for o in n.output):
+            keep.append(n)
+            needed.update(n.input)
+    del g.node[:]
+    g.node.extend(reversed(keep))
+    kept = [t for t in g.initializer if t.name in needed]
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    del g.value_info[:]
 
 
 class _Obj:

@@ -44,7 +44,7 @@ impl EmbeddingModel {
     /// shapes; with [`PlanMode::PerShape`] sequence lengths are padded up to a multiple of 8
     /// so that few plans are made.
     pub fn from_bytes(spec: &ModelSpec, onnx: &[u8], tokenizer: &[u8], mode: PlanMode) -> Result<Self, ModelError> {
-        let tokenizer = TextTokenizer::from_bytes(&spec.name, tokenizer, spec.max_tokens)?;
+        let tokenizer = TextTokenizer::from_bytes(&spec.name, tokenizer, spec.max_tokens, spec.fixed_length)?;
         let onnx = OnnxModel::from_bytes(&spec.name, onnx, mode)?;
         let inputs = onnx
             .input_names()

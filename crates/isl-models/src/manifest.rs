@@ -55,6 +55,10 @@ pub struct ModelSpec {
     pub licence: String,
     /// Longest input in tokens (longer texts are truncated or refused).
     pub max_tokens: usize,
+    /// The one sequence length the model was trained on, when it was (every input is padded
+    /// or cut to it); otherwise inputs are padded to the longest of their batch.
+    #[serde(default)]
+    pub fixed_length: Option<usize>,
     /// Embedding size (embedding models).
     #[serde(default)]
     pub dimensions: Option<usize>,

@@ -72,7 +72,7 @@ impl NliModel {
     /// A model from its ONNX and `tokenizer.json` bytes. The model takes `hypothesis_ids` and
     /// `premise_ids` (`[batch, seq]`, int64) and returns logits in the manifest's label order.
     pub fn from_bytes(spec: &ModelSpec, onnx: &[u8], tokenizer: &[u8], mode: PlanMode) -> Result<Self, ModelError> {
-        let tokenizer = TextTokenizer::from_bytes(&spec.name, tokenizer, spec.max_tokens)?;
+        let tokenizer = TextTokenizer::from_bytes(&spec.name, tokenizer, spec.max_tokens, spec.fixed_length)?;
         let onnx = OnnxModel::from_bytes(&spec.name, onnx, mode)?;
         let names = onnx.input_names();
         let hypothesis_first = match (names.first().map(String::as_str), names.get(1).map(String::as_str)) {

@@ -139,6 +139,7 @@ impl Registry {
             dir: String::new(),
             licence: "MIT OR Apache-2.0 (trained by models/forecast/train.py on generated series)".into(),
             max_tokens: 0,
+            fixed_length: None,
             dimensions: None,
             labels: Vec::new(),
             files: Default::default(),

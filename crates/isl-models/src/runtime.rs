@@ -53,7 +53,10 @@ impl OnnxModel {
     /// exporter gave them.
     pub fn from_bytes(name: &str, bytes: &[u8], mode: PlanMode) -> Result<Self, ModelError> {
         let mut reader = bytes;
-        let model = tract_onnx::onnx().model_for_read(&mut reader).map_err(|e| ModelError::load(name, e))?;
+        let model = tract_onnx::onnx()
+            .with_ignore_value_info(true)
+            .model_for_read(&mut reader)
+            .map_err(|e| ModelError::load(name, e))?;
         let typed = model.into_typed().map_err(|e| ModelError::load(name, e))?;
         let decluttered = typed.into_decluttered().map_err(|e| ModelError::load(name, e))?;
         let input_names = decluttered

@@ -1,7 +1,7 @@
 //! Tokenisation with Hugging Face `tokenizers`: truncation to the model's limit (reported),
 //! padding to the longest sequence of the batch (not the file's fixed padding).
 
-use tokenizers::{Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams, TruncationStrategy};
+use tokenizers::{Encoding, Tokenizer, TruncationParams, TruncationStrategy};
 
 use crate::error::ModelError;
 
@@ -56,14 +56,18 @@ pub struct EncodedBatch {
 
 impl TextTokenizer {
     /// A tokeniser from `tokenizer.json` bytes. Padding and truncation settings in the file
-    /// are replaced: truncation to `max_tokens`; no padding unless the file pads to a fixed
-    /// length (then rows always have that length).
-    pub fn from_bytes(model: &str, bytes: &[u8], max_tokens: usize) -> Result<Self, ModelError> {
+    /// are replaced: truncation to `max_tokens`; rows padded to the longest of their batch,
+    /// or to `fixed_len` for models trained on one sequence length.
+    pub fn from_bytes(
+        model: &str,
+        bytes: &[u8],
+        max_tokens: usize,
+        fixed_len: Option<usize>,
+    ) -> Result<Self, ModelError> {
         let mut whole = Tokenizer::from_bytes(bytes).map_err(|e| ModelError::load(model, e))?;
-        let (fixed_len, pad_id) = match whole.get_padding() {
-            Some(PaddingParams { strategy: PaddingStrategy::Fixed(n), pad_id, .. }) => (Some(*n), *pad_id),
-            Some(p) => (None, p.pad_id),
-            None => (None, whole.token_to_id("[PAD]").unwrap_or(0)),
+        let pad_id = match whole.get_padding() {
+            Some(p) => p.pad_id,
+            None => whole.token_to_id("[PAD]").unwrap_or(0),
         };
         whole.with_padding(None);
         whole.with_truncation(None).map_err(|e| ModelError::load(model, e))?;
