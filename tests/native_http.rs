@@ -282,3 +282,61 @@ fn bench_command_reports_json() {
     assert!(!status.success());
     assert_eq!(r["sla_ok"], false);
 }
+
+/// `isl serve --backend gpu` on whatever Vulkan adapter the machine has (lavapipe in CI, which
+/// `scripts/test.sh` installs): requests run on the GPU and agree with the CPU; what the GPU
+/// cannot run (evidence) comes from the CPU with a warning; both are counted. Skips, saying why,
+/// where no adapter exists (`ISL_REQUIRE_GPU=1` makes that a failure).
+#[tokio::test]
+async fn the_gpu_backend_answers_like_the_cpu_and_falls_back_with_a_warning() {
+    let server =
+        Server::start_with_env(&["--backend", "gpu", "--gpu-min-samples", "1000000000"], &[("ISL_BACKEND", "gpu")]);
+    // The device opens in the background; /health says when it is there.
+    let mut accelerator = Value::Null;
+    for _ in 0..200 {
+        let health = server.send("GET", "/health", &[], Bytes::new()).await.json().unwrap();
+        accelerator = health["mc_backends"]["accelerator"].clone();
+        if accelerator["available"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if accelerator["available"] != true {
+        assert!(std::env::var("ISL_REQUIRE_GPU").is_err(), "no GPU adapter: {accelerator}");
+        eprintln!("SKIP the_gpu_backend_answers_like_the_cpu: no Vulkan adapter ({accelerator})");
+        return;
+    }
+    let model = json!({"nodes": [
+        {"name": "X", "noise": {"dist": "normal", "mean": 1, "std": 2}},
+        {"name": "Y", "intercept": 3, "parents": {"X": {"dist": "normal", "mean": 2, "std": 0.1}},
+         "noise": {"dist": "normal", "mean": 0, "std": 1}},
+        {"name": "Z", "expr": "exp(Y / 10) + max(X, 0)"}
+    ]});
+    let ask = |backend: &str| json!({"model": model, "outcome": "Z", "samples": 50_000, "threshold": 3.0, "backend": backend});
+    let gpu = server.post("/v1/counterfactual", &ask("gpu")).await.json().unwrap();
+    let cpu = server.post("/v1/counterfactual", &ask("cpu")).await.json().unwrap();
+    assert_eq!((gpu["backend"].as_str(), cpu["backend"].as_str()), (Some("gpu"), Some("cpu")), "{gpu}");
+    assert_eq!(gpu["seed"], cpu["seed"]);
+    let close = |a: &Value, b: &Value| {
+        (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= 1e-4 * b.as_f64().unwrap().abs().max(1.0)
+    };
+    for field in ["mean", "std"] {
+        assert!(close(&gpu[field], &cpu[field]), "{field}: {gpu} vs {cpu}");
+    }
+    assert!(close(&gpu["quantiles"]["0.5"], &cpu["quantiles"]["0.5"]), "{gpu} vs {cpu}");
+    assert!((gpu["probability_above"].as_f64().unwrap() - cpu["probability_above"].as_f64().unwrap()).abs() < 1e-3);
+    // With the server's default (`--backend gpu`), a request that names no backend goes there too.
+    let default = server.post("/v1/counterfactual", &json!({"model": model, "outcome": "Z", "samples": 5000})).await;
+    assert_eq!(default.json().unwrap()["backend"], "gpu");
+    // Evidence is weighted on the CPU: the answer says so.
+    let weighted = server
+        .post("/v1/counterfactual", &json!({"model": model, "outcome": "Z", "evidence": {"X": 1.5}, "samples": 2000}))
+        .await
+        .json()
+        .unwrap();
+    assert_eq!(weighted["backend"], "cpu");
+    assert!(weighted["warnings"][0].as_str().unwrap().contains("likelihood weighting"), "{weighted}");
+    let metrics = String::from_utf8(server.send("GET", "/metrics", &[], Bytes::new()).await.body.to_vec()).unwrap();
+    assert!(metrics.contains("isl_mc_backend_runs_total{backend=\"gpu\",outcome=\"answered\"} 2"), "{metrics}");
+    assert!(metrics.contains("isl_mc_backend_runs_total{backend=\"gpu\",outcome=\"unsupported\"} 1"), "{metrics}");
+}

@@ -80,6 +80,10 @@ pub struct ServiceArgs {
     /// `samples` of a counterfactual request that gives neither `samples` nor `target_error`.
     #[arg(long, env = "ISL_DEFAULT_SAMPLES", default_value_t = isl_mc::McOptions::default().default_samples)]
     pub default_samples: u64,
+    /// Monte Carlo backend for requests that name none: `auto` (the GPU for runs at or above the
+    /// threshold measured at start, where a GPU is attached and faster), `cpu`, `gpu`.
+    #[arg(long, env = "ISL_BACKEND", value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
     /// Per-request compute deadline in milliseconds (504 past it).
     #[arg(long, env = "ISL_DEADLINE_MS", default_value_t = 10_000)]
     pub deadline_ms: u64,
@@ -126,8 +130,24 @@ impl ServiceArgs {
         config.mc.max_nodes = self.max_model_nodes;
         config.mc.max_samples = self.max_samples;
         config.mc.default_samples = self.default_samples;
+        config.mc_backend = match self.backend {
+            Backend::Auto => isl_mc::BackendChoice::Auto,
+            Backend::Cpu => isl_mc::BackendChoice::Cpu,
+            Backend::Gpu => isl_mc::BackendChoice::Gpu,
+        };
         config
     }
+}
+
+/// Monte Carlo backends (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The GPU for large runs where one is attached and faster; else the CPU.
+    Auto,
+    /// The CPU only (the GPU is not opened).
+    Cpu,
+    /// The GPU for every request it can run.
+    Gpu,
 }
 
 /// `isl serve`.
@@ -145,6 +165,10 @@ pub struct ServeArgs {
     /// Runtime worker threads (0: one per core).
     #[arg(long, env = "ISL_WORKERS", default_value_t = 0)]
     pub workers: usize,
+    /// With `--backend auto`: runs of at least this many samples go to the GPU (default: measured
+    /// at start against the CPU).
+    #[arg(long, env = "ISL_GPU_MIN_SAMPLES")]
+    pub gpu_min_samples: Option<u64>,
     /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
     #[arg(long, env = "ISL_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,

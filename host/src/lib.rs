@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod edge;
 pub mod error;
+pub mod gpu;
 pub mod serve;
 pub mod validate;
 

@@ -58,9 +58,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HostError> {
     let config = args.service.to_config();
+    // The GPU opens in the background; `--backend cpu` does not open it at all.
+    let accel: Option<Arc<dyn isl_service::McAccelerator>> = match args.service.backend {
+        crate::cli::Backend::Cpu => None,
+        _ => Some(crate::gpu::GpuAccelerator::start(args.gpu_min_samples)),
+    };
     let state = AppState {
         max_body_bytes: config.max_body_bytes,
-        service: Arc::new(Service::new(config, Arc::new(SystemClock::new()))),
+        service: Arc::new(Service::with_accelerator(config, Arc::new(SystemClock::new()), accel)),
         permits: Arc::new(Semaphore::new(args.max_concurrency.max(1))),
         retry_after_secs: args.retry_after_secs,
     };

@@ -138,7 +138,7 @@ fn main() {
         .expect("request");
         let t = Instant::now();
         let answer = match gpu.counterfactual(&req, &opts, &|| false).expect("gpu route") {
-            GpuAnswer::Answered(a) => a,
+            GpuAnswer::Answered(a) => *a,
             GpuAnswer::Unsupported(u) => panic!("unsupported: {u}"),
         };
         rate("gpu counterfactual route", n, nodes, t.elapsed().as_secs_f64());

@@ -12,7 +12,7 @@
 //! let opts = McOptions::default();
 //! let answer = match GpuEngine::new() {
 //!     Ok(Some(gpu)) => match gpu.counterfactual(&req, &opts, &|| false) {
-//!         Ok(GpuAnswer::Answered(a)) => a,                         // backend: "gpu"
+//!         Ok(GpuAnswer::Answered(a)) => *a,                        // backend: "gpu"
 //!         Ok(GpuAnswer::Unsupported(why)) => {                     // e.g. evidence
 //!             eprintln!("cpu: {why}");
 //!             counterfactual(&req, &opts, &CpuBackend::default(), &|| false).unwrap()
@@ -128,7 +128,7 @@ pub struct AdapterSummary {
 #[derive(Clone, Debug, PartialEq)]
 pub enum GpuAnswer {
     /// Answered on the GPU (`backend: "gpu"`).
-    Answered(CounterfactualResponse),
+    Answered(Box<CounterfactualResponse>),
     /// The GPU does not run this request: answer it on the CPU (a warning, not an error).
     Unsupported(Unsupported),
 }
@@ -215,7 +215,7 @@ impl GpuEngine {
             return Ok(GpuAnswer::Unsupported(u));
         }
         match prepared.run(&self.estimator(), stop) {
-            Ok(answer) => Ok(GpuAnswer::Answered(answer)),
+            Ok(answer) => Ok(GpuAnswer::Answered(Box::new(answer))),
             Err(McError::Backend { message, .. }) => Err(GpuError::Device(message)),
             Err(e) => Err(GpuError::Request(e)),
         }

@@ -40,7 +40,7 @@ fn both(req: &CounterfactualRequest) -> Option<(CounterfactualResponse, Counterf
     let opts = McOptions::default();
     let cpu = counterfactual(req, &opts, &CpuBackend::default(), &|| false).expect("cpu");
     let got = match gpu.counterfactual(req, &opts, &|| false).expect("gpu") {
-        GpuAnswer::Answered(a) => a,
+        GpuAnswer::Answered(a) => *a,
         GpuAnswer::Unsupported(u) => panic!("unsupported: {u}"),
     };
     Some((cpu, got))
