@@ -34,8 +34,8 @@ pub struct Service {
     metrics: Metrics,
     started_nanos: u64,
     key_prefix: Vec<u8>,
-    /// The attached accelerator's name and hardware, for `/health`.
-    accelerator: Option<(String, String)>,
+    /// The attached accelerator, for `/health`.
+    accelerator: Option<Arc<dyn McAccelerator>>,
 }
 
 struct Timings {
@@ -67,7 +67,7 @@ impl Service {
     /// A service whose Monte Carlo routes may also use `accel` (the native host's GPU), as
     /// `config.mc_backend` and each request's `backend` say.
     pub fn with_accelerator(config: Config, clock: Arc<dyn Clock>, accel: Option<Arc<dyn McAccelerator>>) -> Service {
-        let accelerator = accel.as_ref().map(|a| (a.name().to_string(), a.describe()));
+        let accelerator = accel.clone();
         let routes = compute_routes(accel);
         let mut labels: Vec<&'static str> = routes.iter().map(|r| r.path()).collect();
         labels.extend(OPERATIONAL.iter().map(|(p, _)| *p));
@@ -192,7 +192,12 @@ impl Service {
             "uptime_seconds": self.uptime_secs(),
             "mc_backends": {
                 "default": self.config.mc_backend.as_str(),
-                "accelerator": self.accelerator.as_ref().map(|(name, hw)| json!({"name": name, "hardware": hw})),
+                "accelerator": self.accelerator.as_ref().map(|a| json!({
+                    "name": a.name(),
+                    "hardware": a.describe(),
+                    "available": a.available(),
+                    "auto_min_samples": a.auto_min_samples(),
+                })),
             },
         });
         Response::json(200, serde_json::to_vec(&body).unwrap_or_default()).with_header("cache-control", "no-store")
