@@ -6,7 +6,8 @@
 #  2. /v1/causal/validate over HTTP on loopback with `isl bench` (bench/http.sh);
 #  3. the Monte Carlo engine beside numpy, and adaptive sampling (bench/mc.sh);
 #  4. /v1/counterfactual and /v1/sensitivity over HTTP (bench/http.sh with MIX=...);
-#  5. the edge component under `isl edge` beside `isl serve` (bench/edge.sh).
+#  5. the edge component under `isl edge` beside `isl serve` (bench/edge.sh);
+#  6. GPU Monte Carlo beside the CPU (bench/gpu.sh; lavapipe where there is no GPU).
 # Output: bench/out/report.md (also printed). Takes 15-25 minutes, mostly the Python peers.
 #
 #   bash bench/run.sh        # MINIMAL_TIMEOUT / ALL_SETS_TIMEOUT (seconds) bound pgmpy's calls
@@ -36,6 +37,8 @@ MIX=counterfactual-10 REQUESTS=1000 bash bench/http.sh >"$out/http-counterfactua
 MIX=sensitivity-10 REQUESTS=1000 bash bench/http.sh >"$out/http-sensitivity.md"
 echo "==> Edge" >&2
 bash bench/edge.sh >"$out/edge.md"
+echo "==> GPU" >&2
+bash bench/gpu.sh >/dev/null
 
 {
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(rustc --version)."
@@ -61,5 +64,9 @@ bash bench/edge.sh >"$out/edge.md"
   echo "### Edge component under isl edge vs isl serve"
   echo
   cat "$out/edge.md"
+  echo
+  echo "### GPU Monte Carlo vs CPU"
+  echo
+  cat "$out/gpu.md"
 } >"$out/report.md"
 cat "$out/report.md"
