@@ -20,7 +20,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use tokenizers::Encoding;
+
+use crate::embed::EmbeddingModel;
 use crate::error::ModelError;
+use crate::nli::{NliModel, NliScores};
+use crate::tokenize::Overflow;
 
 /// Batcher settings.
 #[derive(Debug, Clone)]
@@ -332,6 +337,23 @@ fn take_batch<I, O>(queue: &mut Jobs<I, O>, cfg: &BatcherConfig, now: Instant) -
     let mut batch: Vec<Job<I, O>> = chosen.into_iter().map(|i| queue.swap_remove(i)).collect();
     batch.sort_by_key(|j| j.cost);
     (batch, expired)
+}
+
+/// A batcher in front of an embedding model. Callers tokenise (in their own threads) with
+/// [`EmbeddingModel::tokenizer`] and submit each text's encoding with its length as cost; a
+/// batch is padded to its longest row and run in one model call. Outputs are unit vectors.
+pub fn embedding_batcher(model: Arc<EmbeddingModel>, config: BatcherConfig) -> Batcher<Encoding, Vec<f32>> {
+    Batcher::new(config, move |encodings: Vec<Encoding>| {
+        let n = encodings.len();
+        let padded = model.tokenizer().pad(&encodings, vec![false; n]);
+        model.embed_encoded(&padded)
+    })
+}
+
+/// A batcher in front of an NLI model: items are (premise, hypothesis) pairs (cost: the
+/// model's fixed length, or the pair's bytes), outputs their probabilities.
+pub fn nli_batcher(model: Arc<NliModel>, config: BatcherConfig) -> Batcher<(String, String), NliScores> {
+    Batcher::new(config, move |pairs: Vec<(String, String)>| Ok(model.predict(&pairs, Overflow::Truncate)?.scores))
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ pub use api::{
     NliResult, VerifyRequest, VerifyResponse,
 };
 #[cfg(not(target_family = "wasm"))]
-pub use batcher::{Batcher, BatcherConfig, BatcherStats};
+pub use batcher::{Batcher, BatcherConfig, BatcherStats, embedding_batcher, nli_batcher};
 pub use embed::{EmbeddingModel, Embeddings};
 pub use error::{ErrorClass, ModelError};
 pub use forecast::{Forecast, ForecastModel, ForecastTimings, Timestamp};
@@ -67,6 +67,8 @@ pub use nli::{NliLabel, NliModel, NliOutput, NliScores};
 pub use registry::{LoadInfo, LoadedModel, ModelStatus, Registry, RegistryConfig, default_models_dir};
 pub use runtime::{OnnxModel, PlanMode};
 pub use tokenize::{EncodedBatch, Overflow, TextTokenizer};
+/// A tokenised text (what [`embedding_batcher`] takes).
+pub use tokenizers::Encoding;
 pub use verify::{ClaimResult, Corpus, EvidenceResult, Verdict, VerifyOptions, VerifyOutput, VerifyTimings};
 
 /// Version of the model engine; part of every cache key and ETag, so bump it whenever an
