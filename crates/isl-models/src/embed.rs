@@ -41,7 +41,7 @@ enum Input {
 
 impl EmbeddingModel {
     /// A model from its ONNX and `tokenizer.json` bytes. `mode` chooses how tract plans
-    /// shapes; with [`PlanMode::PerShape`] sequence lengths are padded up to a multiple of 8
+    /// shapes; with concrete-shape plans sequence lengths are padded up to a multiple of 8
     /// so that few plans are made.
     pub fn from_bytes(spec: &ModelSpec, onnx: &[u8], tokenizer: &[u8], mode: PlanMode) -> Result<Self, ModelError> {
         let tokenizer = TextTokenizer::from_bytes(&spec.name, tokenizer, spec.max_tokens, spec.fixed_length)?;
@@ -60,7 +60,7 @@ impl EmbeddingModel {
             return Err(ModelError::load(&spec.name, "the model has no input_ids input"));
         }
         let dims = spec.dimensions.unwrap_or(0);
-        let pad_multiple = if matches!(mode, PlanMode::PerShape(_)) { 8 } else { 1 };
+        let pad_multiple = if mode.concrete() { 8 } else { 1 };
         Ok(EmbeddingModel { spec: spec.clone(), tokenizer, onnx, inputs, dims, pad_multiple })
     }
 

@@ -44,9 +44,14 @@ pub struct RegistryConfig {
 }
 
 impl RegistryConfig {
-    /// Defaults for `dir`: per-shape plans for embeddings, sha256 checked.
+    /// Defaults for `dir`: adaptive plans for embeddings (the symbolic plan and up to four
+    /// concrete plans for recurring shapes, about 90 MB each), sha256 checked.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        RegistryConfig { dir: dir.into(), embedding_plan: PlanMode::PerShape(64), verify_sha256: true }
+        RegistryConfig {
+            dir: dir.into(),
+            embedding_plan: PlanMode::Adaptive { after: 4, max_plans: 4 },
+            verify_sha256: true,
+        }
     }
 }
 

@@ -1,10 +1,15 @@
 //! tract execution: one ONNX model, optimised once, run from any thread.
 //!
-//! Two ways to run a model with symbolic dimensions (batch, sequence):
+//! Three ways to run a model with symbolic dimensions (batch, sequence):
 //! - [`PlanMode::Symbolic`]: one optimised plan; tract resolves the symbols at each run.
 //! - [`PlanMode::PerShape`]: a plan optimised for each concrete input shape seen (the symbols
 //!   substituted before optimisation, so tract picks kernels and folds shapes for it), kept in
-//!   a small cache. Callers bucket shapes (sequence rounded up) so few plans are made.
+//!   a small cache. Each plan holds its own packed copy of the weights (about the model's
+//!   size), and making one takes a few hundred milliseconds.
+//! - [`PlanMode::Adaptive`]: the symbolic plan, plus concrete plans for the few shapes that
+//!   recur (made in a background thread once a shape has been seen often enough, never
+//!   evicted): the speed of fixed shapes for hot shapes, bounded memory, no compile on the
+//!   request path. Callers bucket shapes (sequence rounded up to a multiple of 8).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +25,21 @@ pub enum PlanMode {
     Symbolic,
     /// One plan per concrete input shape, at most this many kept (least recently used dropped).
     PerShape(usize),
+    /// The symbolic plan, and a concrete plan for a shape once it has been run `after` times,
+    /// at most `max_plans` of them.
+    Adaptive {
+        /// Runs of a shape before its plan is made.
+        after: u32,
+        /// Most concrete plans.
+        max_plans: usize,
+    },
+}
+
+impl PlanMode {
+    /// Whether concrete-shape plans are made (callers then round sequence lengths up).
+    pub fn concrete(&self) -> bool {
+        !matches!(self, PlanMode::Symbolic)
+    }
 }
 
 type Plan = Arc<TypedSimplePlan>;
@@ -28,10 +48,10 @@ type Plan = Arc<TypedSimplePlan>;
 pub struct OnnxModel {
     name: String,
     /// The decluttered model with its symbols, the source of per-shape plans.
-    decluttered: TypedModel,
+    decluttered: Arc<TypedModel>,
     symbolic: Plan,
     mode: PlanMode,
-    plans: Mutex<PlanCache>,
+    plans: Arc<Mutex<PlanCache>>,
     input_names: Vec<String>,
     weight_bytes: usize,
 }
@@ -40,6 +60,9 @@ pub struct OnnxModel {
 struct PlanCache {
     tick: u64,
     plans: HashMap<Vec<usize>, (Plan, u64)>,
+    /// Adaptive mode: runs per shape without a plan, and shapes whose plan is being made.
+    seen: HashMap<Vec<usize>, u32>,
+    making: usize,
 }
 
 impl std::fmt::Debug for OnnxModel {
@@ -73,10 +96,10 @@ impl OnnxModel {
             .map_err(|e| ModelError::load(name, e))?;
         Ok(OnnxModel {
             name: name.to_string(),
-            decluttered,
+            decluttered: Arc::new(decluttered),
             symbolic,
             mode,
-            plans: Mutex::new(PlanCache::default()),
+            plans: Arc::default(),
             input_names,
             weight_bytes,
         })
@@ -107,22 +130,61 @@ impl OnnxModel {
         let plan = match self.mode {
             PlanMode::Symbolic => self.symbolic.clone(),
             PlanMode::PerShape(cap) => self.plan_for(&inputs, cap)?,
+            PlanMode::Adaptive { after, max_plans } => self.adaptive_plan(&inputs, after, max_plans),
         };
         plan.run(inputs).map_err(|e| ModelError::inference(&self.name, e))
     }
 
-    fn plan_for(&self, inputs: &TVec<TValue>, cap: usize) -> Result<Plan, ModelError> {
-        let key: Vec<usize> = inputs.iter().flat_map(|t| t.shape().iter().copied().chain([usize::MAX])).collect();
-        {
-            let mut cache = self.plans.lock().unwrap_or_else(|p| p.into_inner());
-            cache.tick += 1;
-            let tick = cache.tick;
-            if let Some((plan, used)) = cache.plans.get_mut(&key) {
-                *used = tick;
-                return Ok(plan.clone());
-            }
+    fn shape_key(inputs: &TVec<TValue>) -> Vec<usize> {
+        inputs.iter().flat_map(|t| t.shape().iter().copied().chain([usize::MAX])).collect()
+    }
+
+    /// The concrete plan of this shape if made, else the symbolic plan (starting the concrete
+    /// plan's making in the background when the shape has recurred enough).
+    fn adaptive_plan(&self, inputs: &TVec<TValue>, after: u32, max_plans: usize) -> Plan {
+        let key = Self::shape_key(inputs);
+        let mut cache = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((plan, _)) = cache.plans.get(&key) {
+            return plan.clone();
         }
-        // Substitute every symbolic input dimension by the value it has in this call.
+        if cache.plans.len() + cache.making >= max_plans {
+            return self.symbolic.clone();
+        }
+        if cache.seen.len() > 4096 {
+            cache.seen.clear();
+        }
+        let runs = cache.seen.entry(key.clone()).or_insert(0);
+        *runs += 1;
+        if *runs != after.max(1) {
+            return self.symbolic.clone();
+        }
+        cache.making += 1;
+        drop(cache);
+        let subs = match self.substitutions(inputs) {
+            Ok(s) => s,
+            Err(_) => return self.symbolic.clone(),
+        };
+        let (model, plans) = (self.decluttered.clone(), self.plans.clone());
+        let make = move || {
+            let plan = model.set_symbols(&subs).and_then(|m| m.into_optimized()).and_then(|m| m.into_runnable());
+            let mut cache = plans.lock().unwrap_or_else(|p| p.into_inner());
+            cache.making -= 1;
+            if let Ok(plan) = plan {
+                cache.seen.remove(&key);
+                cache.plans.insert(key, (plan, 0));
+            }
+        };
+        #[cfg(not(target_family = "wasm"))]
+        {
+            let _ = std::thread::Builder::new().name("isl-plan".into()).spawn(make);
+        }
+        #[cfg(target_family = "wasm")]
+        make();
+        self.symbolic.clone()
+    }
+
+    /// Every symbolic input dimension with the value it has in `inputs`.
+    fn substitutions(&self, inputs: &TVec<TValue>) -> Result<HashMap<Symbol, TDim>, ModelError> {
         let mut subs: HashMap<Symbol, TDim> = HashMap::new();
         let outlets = self.decluttered.input_outlets().map_err(|e| ModelError::inference(&self.name, e))?;
         for (outlet, value) in outlets.iter().zip(inputs.iter()) {
@@ -133,6 +195,31 @@ impl OnnxModel {
                 }
             }
         }
+        Ok(subs)
+    }
+
+    /// Waits (up to `timeout`) until no concrete plan is being made; for tests and benchmarks.
+    pub fn wait_for_plans(&self, timeout: std::time::Duration) {
+        let step = std::time::Duration::from_millis(5);
+        let mut waited = std::time::Duration::ZERO;
+        while waited < timeout && self.plans.lock().map(|c| c.making > 0).unwrap_or(false) {
+            std::thread::sleep(step);
+            waited += step;
+        }
+    }
+
+    fn plan_for(&self, inputs: &TVec<TValue>, cap: usize) -> Result<Plan, ModelError> {
+        let key = Self::shape_key(inputs);
+        {
+            let mut cache = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+            cache.tick += 1;
+            let tick = cache.tick;
+            if let Some((plan, used)) = cache.plans.get_mut(&key) {
+                *used = tick;
+                return Ok(plan.clone());
+            }
+        }
+        let subs = self.substitutions(inputs)?;
         let plan = self
             .decluttered
             .set_symbols(&subs)

@@ -75,6 +75,32 @@ fn batch_size_chunking_and_plan_mode_do_not_change_embeddings() {
     for (a, b) in got.vectors.iter().zip(&one_by_one) {
         assert!(common::cosine(a, b) > 0.99999);
     }
+    // Adaptive: a shape run three times gets its concrete plan (made in the background), and
+    // the answers do not change when it starts being used; a cap bounds the plans.
+    let adaptive = EmbeddingModel::from_bytes(
+        &spec,
+        &std::fs::read(dir.join("model.onnx")).unwrap(),
+        &std::fs::read(dir.join("tokenizer.json")).unwrap(),
+        PlanMode::Adaptive { after: 3, max_plans: 2 },
+    )
+    .unwrap();
+    let first = adaptive.embed(&texts[..4], Overflow::Truncate).unwrap();
+    for _ in 0..3 {
+        adaptive.embed(&texts[..4], Overflow::Truncate).unwrap();
+    }
+    adaptive.onnx().wait_for_plans(std::time::Duration::from_secs(60));
+    assert_eq!(adaptive.onnx().cached_plans(), 1);
+    let later = adaptive.embed(&texts[..4], Overflow::Truncate).unwrap();
+    for (a, b) in first.vectors.iter().zip(&later.vectors) {
+        assert!(common::cosine(a, b) > 0.99999);
+    }
+    for t in &texts {
+        for _ in 0..3 {
+            adaptive.embed(&[t], Overflow::Truncate).unwrap();
+        }
+    }
+    adaptive.onnx().wait_for_plans(std::time::Duration::from_secs(60));
+    assert_eq!(adaptive.onnx().cached_plans(), 2);
 }
 
 #[test]
