@@ -25,6 +25,10 @@ fn arg(name: &str, default: &str) -> String {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threads: usize = arg("--threads", "2").parse()?;
+    // Independent model calls run at once by this many threads (each tract call then uses
+    // `--threads` for its matrix products: `--workers 2 --threads 1` is two single-threaded
+    // calls side by side, what a batcher with two workers does).
+    let workers: usize = arg("--workers", "1").parse()?;
     let reps: usize = arg("--reps", "3").parse()?;
     let plan = match arg("--plan", "adaptive").as_str() {
         "symbolic" => PlanMode::Symbolic,
@@ -61,12 +65,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tokens: usize = order.iter().map(|(n, _)| n).sum();
     let sorted: Vec<String> = order.into_iter().map(|(_, t)| t).collect();
     println!(
-        "{} texts, {tokens} tokens (mean {:.1}); tract, {threads} threads, plan {plan:?}",
+        "{} texts, {tokens} tokens (mean {:.1}); tract, {workers} worker(s) × {threads} matmul thread(s), plan {plan:?}",
         sorted.len(),
         tokens as f64 / sorted.len() as f64
     );
     for batch in [1usize, 8, 32] {
-        let (model_only, with_tok) = time_batches(&model, &sorted, batch, reps)?;
+        let (model_only, with_tok) = time_batches(&model, &sorted, batch, reps, workers)?;
         println!("embed batch {batch:>2}: {model_only:>7.1} texts/s (tokenisation excluded), {with_tok:>7.1} with it");
     }
     let nli = registry.nli(None)?;
@@ -83,16 +87,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Texts/s with the texts tokenised beforehand (as the onnxruntime peer), and with tokenising.
-fn time_batches(model: &EmbeddingModel, texts: &[String], batch: usize, reps: usize) -> Result<(f64, f64), ModelError> {
+fn time_batches(
+    model: &EmbeddingModel,
+    texts: &[String],
+    batch: usize,
+    reps: usize,
+    workers: usize,
+) -> Result<(f64, f64), ModelError> {
     let encoded = texts
         .chunks(batch)
         .map(|c| model.tokenizer().encode_batch(c, "texts", 0, Overflow::Truncate))
         .collect::<Result<Vec<_>, _>>()?;
     let run = || -> Result<(), ModelError> {
-        for b in &encoded {
-            model.embed_encoded(b)?;
-        }
-        Ok(())
+        // Batches dealt round-robin to the workers (similar lengths spread evenly).
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers.max(1))
+                .map(|w| {
+                    let encoded = &encoded;
+                    s.spawn(move || -> Result<(), ModelError> {
+                        for b in encoded.iter().skip(w).step_by(workers.max(1)) {
+                            model.embed_encoded(b)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().unwrap_or_else(|_| Err(ModelError::NotReady { model: "worker".into() })))
+        })
     };
     run()?; // warm-up: plans for every shape (or the hot ones)
     for _ in 0..4 {

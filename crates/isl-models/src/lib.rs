@@ -35,7 +35,7 @@
 //! tokenizers, truncation, padding to the longest), [`runtime`] (tract plans), the models
 //! ([`embed`], [`nli`], [`forecast`]), [`verify`] (retrieval + NLI + verdict), [`api`]
 //! (request/response types and the route functions), [`batcher`] (dynamic batching, native
-//! only). The models, their packages, sha256s and licences are in `models/manifest.json`.
+//! only), [`tune`] (batch-size sweeps, native only). The models, their packages, sha256s and licences are in `models/manifest.json`.
 
 #![warn(missing_docs)]
 
@@ -51,6 +51,8 @@ pub mod registry;
 pub mod runtime;
 pub mod timing;
 pub mod tokenize;
+#[cfg(not(target_family = "wasm"))]
+pub mod tune;
 pub mod verify;
 
 pub use api::{

@@ -84,3 +84,25 @@ fn one_model_call_serves_every_horizon_and_is_fast() {
     assert!(mae < 2.5 && max < 6.0, "mae {mae}, max {max}");
     eprintln!("forecast timings (ms): {:?}", full.timings);
 }
+
+mod wasm_case {
+    include!("../examples/wasm_forecast/case.rs");
+}
+
+/// What node printed for the wasm32-unknown-unknown build of examples/wasm_forecast.rs.
+const WASM_ANSWER: &str = "55.186258 56.104133 58.740250 59.796209 60.750031 60.836137 62.082000 62.101267 \
+    61.471712 59.662821 58.444725 56.118874 54.258804 53.426694 51.685617 49.455704 48.096096 47.658325 47.651627 \
+    48.498886 48.690800 49.343495 50.268678 53.335368 55.391608 56.276753 58.781661 59.812322 60.670441 60.671028";
+
+/// The native side of the wasm check: the same forecast as the wasm module's, to 1e-4 (the
+/// float kernels differ: AVX-512 here, wasm's there).
+#[test]
+fn the_wasm_case_natively() {
+    let v = wasm_case::case_forecast();
+    eprintln!("{}", v.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(" "));
+    let wasm: Vec<f64> = WASM_ANSWER.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    assert_eq!(v.len(), wasm.len());
+    for (a, b) in v.iter().zip(&wasm) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}

@@ -194,3 +194,17 @@ fn the_nli_route_takes_pairs_or_two_lists() {
     assert!(scores["entailment"].is_number() && scores["neutral"].is_number() && scores["contradiction"].is_number());
     assert!(["entailment", "neutral", "contradiction"].contains(&json["results"][0]["label"].as_str().unwrap()));
 }
+
+#[test]
+fn a_batch_size_sweep_reports_every_size_and_recommends_one() {
+    let Some(reg) = common::registry() else { return };
+    let model = reg.nli(None).unwrap();
+    let pairs: Vec<(String, String)> =
+        CONTRACT.iter().chain(GENERAL).map(|(p, h, _)| (p.to_string(), h.to_string())).collect();
+    let report = isl_models::tune::tune_nli(&model, &pairs, &[1, 8, 32], 2).unwrap();
+    assert_eq!(report.rows.iter().map(|r| r.batch_size).collect::<Vec<_>>(), vec![1, 8, 32]);
+    assert!([1, 8, 32].contains(&report.recommended));
+    assert!(report.rows.iter().all(|r| r.items_per_s > 0.0 && r.latency_ms_p95 >= r.latency_ms_p50));
+    eprintln!("{}", serde_json::to_string(&report).unwrap());
+    assert_eq!(isl_models::tune::tune_nli(&model, &pairs, &[0], 1).unwrap_err().code(), "invalid_request");
+}
