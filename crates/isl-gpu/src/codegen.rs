@@ -10,12 +10,15 @@
 //! `f32`, every instruction one statement, in program order. `Draw` is one Philox call on the
 //! counter `(ilo, ihi, group, stream)` under the key `(seed_lo, seed_hi)` — the CPU's layout
 //! ([`isl_mc::rng`]) — and each used slot's word becomes `u = (bits + 0.5)·2⁻³²` or `z = Φ⁻¹(u)`.
+//! `LogDensity` (evidence) adds the recovered noise's log-density to the log-weight `lw`, with
+//! the distribution's constants (`ln σ + ln(2π)/2`, the triangular's slopes, ...) computed here in
+//! f64; a constant noise's log-density is computed here entirely.
 //! Constants are rounded to f32 once, here (non-finite ones read the `inf`/`nan` uniforms, as
 //! WGSL has no literals for them; f32-subnormal ones become zero).
 
 use std::fmt::Write as _;
 
-use isl_mc::dist::VariateKind;
+use isl_mc::dist::{Dist, VariateKind};
 use isl_mc::expr::{BinaryOp, UnaryOp};
 use isl_mc::program::{Instr, Operand, Program};
 
@@ -35,10 +38,21 @@ pub const COARSE_BINS: usize = 2048;
 /// Why a program does not run on the GPU (the caller runs it on the CPU instead).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Unsupported {
-    /// The program carries evidence: likelihood-weighted runs (weighted moments and quantiles)
-    /// are computed on the CPU.
-    #[error("evidence (likelihood weighting) runs on the CPU")]
-    Weighted,
+    /// Evidence whose noise distribution has a parameter (or a constant of its log-density) that
+    /// f32 cannot hold — beyond f32's range, or so small it would be flushed to zero — so the
+    /// shader cannot compute its likelihood weights.
+    #[error(
+        "the evidence on a {dist} noise term needs constants outside f32's range ({what} = {value}) to weigh \
+         samples: run it on the CPU"
+    )]
+    EvidenceRange {
+        /// The distribution (`normal`, `lognormal`, `uniform`, `triangular`).
+        dist: &'static str,
+        /// Which constant.
+        what: &'static str,
+        /// Its value (as text).
+        value: String,
+    },
     /// More registers than [`MAX_REGISTERS`].
     #[error("the model needs {registers} registers; the GPU shader allows {limit}: run it on the CPU")]
     TooManyRegisters {
@@ -62,9 +76,6 @@ pub enum Unsupported {
 
 /// Whether the GPU can run `program` (not counting run settings).
 pub fn check(program: &Program) -> Result<(), Unsupported> {
-    if program.weighted || program.instructions.iter().any(|i| matches!(i, Instr::LogDensity { .. })) {
-        return Err(Unsupported::Weighted);
-    }
     if program.registers > MAX_REGISTERS {
         return Err(Unsupported::TooManyRegisters { registers: program.registers, limit: MAX_REGISTERS });
     }
@@ -74,9 +85,72 @@ pub fn check(program: &Program) -> Result<(), Unsupported> {
             limit: MAX_INSTRUCTIONS,
         });
     }
+    for ins in &program.instructions {
+        if let Instr::LogDensity { dist, .. } = ins {
+            log_density_constants(dist)?;
+        }
+    }
     Ok(())
 }
 
+/// Whether `program` accumulates log-weights (evidence): its moments then come from the weighted
+/// entry point `main_w` of the kernel.
+pub fn weighted(program: &Program) -> bool {
+    program.weighted || program.instructions.iter().any(|i| matches!(i, Instr::LogDensity { .. }))
+}
+
+/// The name of a distribution, for messages.
+fn dist_name(d: &Dist) -> &'static str {
+    match d {
+        Dist::Normal { .. } => "normal",
+        Dist::Lognormal { .. } => "lognormal",
+        Dist::Uniform { .. } => "uniform",
+        Dist::Triangular { .. } => "triangular",
+    }
+}
+
+/// The WGSL call `lpdf_*(x, ...)` of a distribution's log-density (constants computed here in
+/// f64), or why f32 cannot hold its constants. Parameters and constants must be finite and either
+/// zero or normal f32 numbers (the triangular's slopes may be infinite where their branch is
+/// unreachable: `mode == low` or `mode == high`).
+fn log_density_constants(d: &Dist) -> Result<(&'static str, Vec<f64>), Unsupported> {
+    use isl_mc::dist::HALF_LN_2PI;
+    let (f, cs): (&'static str, Vec<(&'static str, f64)>) = match *d {
+        Dist::Normal { mean, std } => {
+            ("lpdf_normal", vec![("mean", mean), ("std", std), ("ln(std) + ln(2π)/2", std.ln() + HALF_LN_2PI)])
+        }
+        Dist::Lognormal { mu, sigma } => {
+            ("lpdf_lognormal", vec![("mu", mu), ("sigma", sigma), ("ln(sigma) + ln(2π)/2", sigma.ln() + HALF_LN_2PI)])
+        }
+        Dist::Uniform { low, high } => {
+            ("lpdf_uniform", vec![("low", low), ("high", high), ("-ln(high - low)", -(high - low).ln())])
+        }
+        Dist::Triangular { low, mode, high } => (
+            "lpdf_triangular",
+            vec![
+                ("low", low),
+                ("mode", mode),
+                ("high", high),
+                ("2/((high - low)(mode - low))", 2.0 / ((high - low) * (mode - low))),
+                ("2/((high - low)(high - mode))", 2.0 / ((high - low) * (high - mode))),
+                ("ln(2/(high - low))", (2.0 / (high - low)).ln()),
+            ],
+        ),
+    };
+    let slope = |what: &str| what.starts_with("2/((");
+    for &(what, value) in &cs {
+        let ok = if value.is_infinite() && slope(what) {
+            true
+        } else {
+            let a = value.abs();
+            value.is_finite() && (a == 0.0 || (a >= f64::from(f32::MIN_POSITIVE) && a <= f64::from(f32::MAX)))
+        };
+        if !ok {
+            return Err(Unsupported::EvidenceRange { dist: dist_name(d), what, value: format!("{value:e}") });
+        }
+    }
+    Ok((f, cs.into_iter().map(|c| c.1).collect()))
+}
 /// Philox4x32-10 in WGSL (`mulhilo`, `philox`).
 pub const PHILOX: &str = include_str!("philox.wgsl");
 
@@ -212,10 +286,24 @@ fn sample_fn(program: &Program, s: &mut String) {
                     literal(high - mode)
                 );
             }
-            // `check` refuses programs with evidence.
-            Instr::LogDensity { .. } => {
-                let _ = writeln!(s, "    lw = P.nan;");
-            }
+            Instr::LogDensity { src, dist } => match src {
+                // A constant's log-density is the same for every sample: in f64, here.
+                Operand::Const(x) => {
+                    let _ = writeln!(s, "    lw = lw + {};", literal(dist.log_pdf(*x)));
+                }
+                Operand::Reg(r) => {
+                    // `check` accepted the constants; a refusal here cannot happen, but would
+                    // give NaN weights (samples left out), never a wrong weight.
+                    let call = match log_density_constants(dist) {
+                        Ok((f, cs)) => {
+                            let args: Vec<String> = cs.iter().map(|&c| literal(c)).collect();
+                            format!("{f}(r{r}, {})", args.join(", "))
+                        }
+                        Err(_) => "P.nan".to_string(),
+                    };
+                    let _ = writeln!(s, "    lw = lw + {call};");
+                }
+            },
         }
     }
     let _ = writeln!(s, "    return vec2<f32>({}, lw);", operand(&program.outcome));

@@ -64,19 +64,21 @@ pub(crate) const MODE_MOMENTS: u32 = 0;
 pub(crate) const MODE_REFINE: u32 = 1;
 pub(crate) const MODE_TAIL: u32 = 2;
 pub(crate) const MODE_VALUES: u32 = 3;
+pub(crate) const MODE_WCOARSE: u32 = 4;
+pub(crate) const MODE_WREFINE: u32 = 5;
+/// The weighted moments: the kernel's `main_w` entry point (its `P.mode` is not read).
+pub(crate) const MODE_WMOMENTS: u32 = 6;
 
-/// One workgroup's reduction record (`Partial` in `prelude.wgsl`, 32 bytes).
+/// One workgroup's reduction record (`Partial` in `prelude.wgsl`, 64 bytes): counts, and
+/// fourteen f32 whose meaning depends on the mode.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Partial {
     pub n: u32,
     pub hits: u32,
-    pub a: f32,
-    pub b: f32,
-    pub lo: f32,
-    pub hi: f32,
+    pub v: [f32; 14],
 }
 
-const PARTIAL_BYTES: u64 = 32;
+const PARTIAL_BYTES: u64 = 64;
 
 fn u32s(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
     bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -87,16 +89,25 @@ fn partials(bytes: &[u8]) -> Vec<Partial> {
         .chunks_exact(PARTIAL_BYTES as usize)
         .map(|c| {
             let w: Vec<u32> = u32s(c).collect();
-            Partial {
-                n: w[0],
-                hits: w[1],
-                a: f32::from_bits(w[2]),
-                b: f32::from_bits(w[3]),
-                lo: f32::from_bits(w[4]),
-                hi: f32::from_bits(w[5]),
+            let mut v = [0f32; 14];
+            for (x, &b) in v.iter_mut().zip(&w[2..]) {
+                *x = f32::from_bits(b);
             }
+            Partial { n: w[0], hits: w[1], v }
         })
         .collect()
+}
+
+/// Adds counters read back to `acc`: one u32 word each (`words == 1`), or 64-bit values stored as
+/// `acc.len()` low words followed by as many high words (`words == 2`).
+fn add_wide(acc: &mut [u64], bytes: &[u8], words: u64) {
+    let w: Vec<u32> = u32s(bytes).collect();
+    let n = acc.len();
+    for (i, a) in acc.iter_mut().enumerate() {
+        let lo = u64::from(w.get(i).copied().unwrap_or(0));
+        let hi = if words == 2 { u64::from(w.get(n + i).copied().unwrap_or(0)) } else { 0 };
+        *a = a.saturating_add(lo | (hi << 32));
+    }
 }
 
 /// What went wrong on the device outside any call (uncaptured validation errors, device loss).
@@ -106,10 +117,35 @@ struct Faults {
     lost: Option<String>,
 }
 
-/// A compiled program.
+/// A compiled program: the kernel's `main` entry point and, for programs with evidence, `main_w`.
 pub(crate) struct Pipeline {
     pipeline: wgpu::ComputePipeline,
+    weighted: Option<wgpu::ComputePipeline>,
     layout: wgpu::BindGroupLayout,
+}
+
+/// The bindings of every program's kernel (`prelude.wgsl`), one layout for both entry points.
+fn program_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
+        count: None,
+    };
+    let rw = wgpu::BufferBindingType::Storage { read_only: false };
+    let ro = wgpu::BufferBindingType::Storage { read_only: true };
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("isl-gpu program bindings"),
+        entries: &[
+            entry(0, wgpu::BufferBindingType::Uniform),
+            entry(1, rw),
+            entry(2, rw),
+            entry(3, ro),
+            entry(4, rw),
+            entry(5, ro),
+            entry(6, rw),
+        ],
+    })
 }
 
 /// The device, its queue, and what is cached on it.
@@ -207,12 +243,13 @@ impl Device {
 
     /// The compiled pipeline of `program`, from the cache or freshly compiled.
     pub fn pipeline(&self, program: &Program) -> Result<Arc<Pipeline>, GpuError> {
+        self.fault()?;
         let source = codegen::shader(program).map_err(|u| GpuError::Shader(u.to_string()))?;
         let key = codegen::shader_hash(&source);
         if let Some(p) = lock(&self.pipelines).map.get(&key) {
             return Ok(p.clone());
         }
-        let p = Arc::new(self.compile(&source, "isl-gpu program")?);
+        let p = Arc::new(self.compile_program(&source, codegen::weighted(program))?);
         let mut cache = lock(&self.pipelines);
         if cache.map.len() >= cache.capacity && !cache.order.is_empty() {
             let old = cache.order.remove(0);
@@ -221,6 +258,40 @@ impl Device {
         cache.order.push(key);
         cache.map.insert(key, p.clone());
         Ok(p)
+    }
+
+    /// Compiles a program's shader: `main`, and `main_w` when `weighted`, over the bindings of
+    /// [`program_layout`], capturing validation errors.
+    fn compile_program(&self, source: &str, weighted: bool) -> Result<Pipeline, GpuError> {
+        let label = "isl-gpu program";
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let layout = program_layout(&self.device);
+        let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(label),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let entry = |name: &str| {
+            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let pipeline = entry("main");
+        let weighted = weighted.then(|| entry("main_w"));
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Shader(e.to_string()));
+        }
+        self.fault()?;
+        Ok(Pipeline { pipeline, weighted, layout })
     }
 
     /// Compiles a WGSL module with entry point `main`, capturing validation errors.
@@ -243,7 +314,7 @@ impl Device {
         }
         self.fault()?;
         let layout = pipeline.get_bind_group_layout(0);
-        Ok(Pipeline { pipeline, layout })
+        Ok(Pipeline { pipeline, weighted: None, layout })
     }
 
     /// A storage buffer.
@@ -302,11 +373,11 @@ pub(crate) struct Refine<'a> {
 /// What one pass over a range of samples gives back.
 #[derive(Default)]
 pub(crate) struct PassOutput {
-    /// Workgroup records, in sample order (modes 0 and 2).
+    /// Workgroup records, in sample order (modes 0, 2 and the weighted moments).
     pub partials: Vec<Partial>,
-    /// Level-A histogram (mode 0), [`COARSE_BINS`] counts.
+    /// Level-A histogram, [`COARSE_BINS`] counts (mode 0) or weights in units of 2⁻²⁴ (mode 4).
     pub coarse: Vec<u64>,
-    /// Refined histograms (mode 1), `bins` counts per target.
+    /// Refined histograms, `bins` counts (mode 1) or weights in units of 2⁻²⁴ (mode 5) per target.
     pub fine: Vec<u64>,
     /// Per-sample (y, log-weight) pairs (mode 3).
     pub values: Vec<f32>,
@@ -333,6 +404,16 @@ impl Device {
         stop: &dyn Fn() -> bool,
     ) -> Result<PassOutput, GpuError> {
         self.fault()?;
+        let kernel = if pass.mode == MODE_WMOMENTS {
+            pipeline
+                .weighted
+                .as_ref()
+                .ok_or_else(|| GpuError::Shader("weighted moments of a program compiled without evidence".into()))?
+        } else {
+            &pipeline.pipeline
+        };
+        // Modes 4 and 5 sum 64-bit weights: a low word and a carry word per bin.
+        let words = if pass.mode == MODE_WCOARSE || pass.mode == MODE_WREFINE { 2 } else { 1 };
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
         let readback = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         // Values are indexed from the dispatch's first sample: one dispatch (at most
@@ -342,7 +423,7 @@ impl Device {
         let params = self.buffer("params", 80, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
         let partial_buf = self.buffer("partials", max_groups * PARTIAL_BYTES, storage);
         let partial_read = self.buffer("partials readback", max_groups * PARTIAL_BYTES, readback);
-        let coarse_bytes = (COARSE_BINS * 4) as u64;
+        let coarse_bytes = (COARSE_BINS * 4) as u64 * words;
         let coarse = self.buffer("coarse", coarse_bytes, storage);
         let coarse_read = self.buffer("coarse readback", coarse_bytes, readback);
         let (targets, ntargets, fine_len) = match &pass.refine {
@@ -354,8 +435,9 @@ impl Device {
             let bytes: Vec<u8> = targets.iter().flat_map(|t| t.to_le_bytes()).collect();
             self.queue.write_buffer(&target_buf, 0, &bytes);
         }
-        let fine = self.buffer("fine", fine_len * 4, storage);
-        let fine_read = self.buffer("fine readback", fine_len * 4, readback);
+        let fine_bytes = fine_len * 4 * words;
+        let fine = self.buffer("fine", fine_bytes, storage);
+        let fine_read = self.buffer("fine readback", fine_bytes, readback);
         let shift_buf = self.buffer("shifts", pass.shifts.map_or(4, |s| s.0.len() as u64 * 4), storage);
         if let Some((s, _)) = pass.shifts
             && !s.is_empty()
@@ -379,8 +461,10 @@ impl Device {
                 wgpu::BindGroupEntry { binding: 6, resource: values.as_entire_binding() },
             ],
         });
+        let has_coarse = pass.mode == MODE_MOMENTS || pass.mode == MODE_WCOARSE;
+        let has_partials = pass.mode == MODE_MOMENTS || pass.mode == MODE_TAIL || pass.mode == MODE_WMOMENTS;
         let mut out = PassOutput {
-            coarse: if pass.mode == MODE_MOMENTS { vec![0; COARSE_BINS] } else { Vec::new() },
+            coarse: if has_coarse { vec![0; COARSE_BINS] } else { Vec::new() },
             fine: vec![0; fine_len as usize],
             ..PassOutput::default()
         };
@@ -417,29 +501,29 @@ impl Device {
             let read_fine = fine_len > 0 && (last || since_read + n + chunk > u64::from(u32::MAX));
             let mut enc =
                 self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("isl-gpu") });
-            if pass.mode == MODE_MOMENTS {
+            if has_coarse {
                 enc.clear_buffer(&coarse, 0, None);
             }
             {
                 let mut cp =
                     enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                cp.set_pipeline(&pipeline.pipeline);
+                cp.set_pipeline(kernel);
                 cp.set_bind_group(0, &bind, &[]);
                 cp.dispatch_workgroups(groups as u32, 1, 1);
             }
             let mut reads: Vec<(&wgpu::Buffer, u64)> = Vec::new();
-            if pass.mode == MODE_MOMENTS || pass.mode == MODE_TAIL {
+            if has_partials {
                 enc.copy_buffer_to_buffer(&partial_buf, 0, &partial_read, 0, groups * PARTIAL_BYTES);
                 reads.push((&partial_read, groups * PARTIAL_BYTES));
             }
-            if pass.mode == MODE_MOMENTS {
+            if has_coarse {
                 enc.copy_buffer_to_buffer(&coarse, 0, &coarse_read, 0, coarse_bytes);
                 reads.push((&coarse_read, coarse_bytes));
             }
             if read_fine {
-                enc.copy_buffer_to_buffer(&fine, 0, &fine_read, 0, fine_len * 4);
+                enc.copy_buffer_to_buffer(&fine, 0, &fine_read, 0, fine_bytes);
                 enc.clear_buffer(&fine, 0, None);
-                reads.push((&fine_read, fine_len * 4));
+                reads.push((&fine_read, fine_bytes));
             }
             if pass.mode == MODE_VALUES && last {
                 enc.copy_buffer_to_buffer(&values, 0, &values_read, 0, values_len);
@@ -456,19 +540,15 @@ impl Device {
                 self.read(&reads)?
             };
             let mut it = data.into_iter();
-            if pass.mode == MODE_MOMENTS || pass.mode == MODE_TAIL {
+            if has_partials {
                 out.partials.extend(partials(&it.next().unwrap_or_default()));
             }
-            if pass.mode == MODE_MOMENTS {
-                for (acc, c) in out.coarse.iter_mut().zip(u32s(&it.next().unwrap_or_default())) {
-                    *acc += u64::from(c);
-                }
+            if has_coarse {
+                add_wide(&mut out.coarse, &it.next().unwrap_or_default(), words);
             }
             since_read += n;
             if read_fine {
-                for (acc, c) in out.fine.iter_mut().zip(u32s(&it.next().unwrap_or_default())) {
-                    *acc += u64::from(c);
-                }
+                add_wide(&mut out.fine, &it.next().unwrap_or_default(), words);
                 since_read = 0;
             }
             if pass.mode == MODE_VALUES && last {

@@ -13,7 +13,7 @@
 //! let answer = match GpuEngine::new() {
 //!     Ok(Some(gpu)) => match gpu.counterfactual(&req, &opts, &|| false) {
 //!         Ok(GpuAnswer::Answered(a)) => *a,                        // backend: "gpu"
-//!         Ok(GpuAnswer::Unsupported(why)) => {                     // e.g. evidence
+//!         Ok(GpuAnswer::Unsupported(why)) => {                     // e.g. 600 registers
 //!             eprintln!("cpu: {why}");
 //!             counterfactual(&req, &opts, &CpuBackend::default(), &|| false).unwrap()
 //!         }
@@ -24,20 +24,33 @@
 //! # let _ = answer;
 //! ```
 //!
-//! **What runs where.** Plain counterfactuals (no evidence), fixed or adaptive (`target_error`),
-//! with quantiles and a threshold, run on the GPU: moments, threshold counts and the quantile
-//! histograms are device reductions. Importance sampling of rare tails runs its cross-entropy
-//! pilot rounds (10⁴ samples each, inspected one by one) on the CPU and its final weighted run
-//! on the GPU. Evidence (likelihood weighting), sensitivity analysis (fixed and per-slot-stream
-//! runs) and models past [`codegen::MAX_REGISTERS`] / [`codegen::MAX_INSTRUCTIONS`] are answered
+//! **What runs where.** Counterfactuals, fixed or adaptive (`target_error`), with interventions,
+//! evidence, quantiles and a threshold, run on the GPU: moments, threshold counts and the quantile
+//! histograms are device reductions. Evidence is likelihood weighting exactly as on the CPU: the
+//! shader evaluates each recovered noise's log-density (isl-mc's `Dist::log_pdf`, in f32) into the
+//! sample's log-weight, and the kernel's `main_w` entry point reduces, per workgroup and relative
+//! to the workgroup's largest log-weight, Σw, Σw², the weighted mean and centred sums and the
+//! weights above the threshold; the host rescales the records to the largest log-weight overall
+//! and combines them in f64 — isl-mc's self-normalised mean, std, delta-method standard error,
+//! effective sample size `(Σw)²/Σw²` and weighted threshold probability. Weighted quantiles come
+//! from histograms of the weights `exp(lw − max)` in 64-bit fixed point (2⁻²⁴ of the largest
+//! weight per unit, so every level's sums are exact and agree), refined like the unweighted ones.
+//! Importance sampling of rare tails runs its cross-entropy pilot rounds (10⁴ samples each,
+//! inspected one by one) on the CPU and its final weighted run on the GPU, with evidence too.
+//! Sensitivity analysis (fixed and per-slot-stream runs), models past
+//! [`codegen::MAX_REGISTERS`] / [`codegen::MAX_INSTRUCTIONS`], and evidence whose noise
+//! distribution needs constants f32 cannot hold ([`Unsupported::EvidenceRange`]) are answered
 //! [`GpuAnswer::Unsupported`]: the caller runs them on the CPU.
 //!
 //! **Precision.** Samples are f32: each matches the CPU's f64 sample for the same seed and index
 //! within f32 rounding of the program's operations (AS 241 and the transcendentals in f32; values
 //! beyond f32's range become infinite and count as non-finite). Moments are Welford/Chan
 //! combinations in f32 inside a workgroup of 4096 samples and in f64 across workgroups, so 10⁹
-//! samples keep about seven significant digits of the mean and variance. Quantiles: see
-//! [`reduce`]; at most `GpuOptions::quantile_tolerance × std` from the quantile of the f32 samples.
+//! samples keep about seven significant digits of the mean and variance. Log-weights are f32
+//! too: a recovered noise `observed − structural part` carries the rounding of the structural
+//! part, which a steep log-density amplifies (only for weights far below the largest, in
+//! practice). Quantiles: see [`reduce`]; at most `GpuOptions::quantile_tolerance × std` from the
+//! quantile of the f32 samples (weighted: of the f32 samples and weights).
 
 #![warn(missing_docs)]
 
@@ -55,8 +68,11 @@ use isl_mc::{CounterfactualRequest, CounterfactualResponse, McError, McOptions, 
 
 pub use codegen::Unsupported;
 
-use crate::device::{Device, MODE_MOMENTS, MODE_REFINE, MODE_TAIL, MODE_VALUES, Pass, Pipeline, Refine};
-use crate::reduce::{Accum, Located, QuantilePlan, locate};
+use crate::device::{
+    Device, MODE_MOMENTS, MODE_REFINE, MODE_TAIL, MODE_VALUES, MODE_WCOARSE, MODE_WMOMENTS, MODE_WREFINE, Pass,
+    Pipeline, Refine,
+};
+use crate::reduce::{Accum, Located, QuantilePlan, WAccum, locate};
 
 /// The most samples [`GpuEngine::debug_samples`] returns.
 pub const DEBUG_MAX_SAMPLES: usize = 1 << 16;
@@ -250,8 +266,17 @@ impl GpuEngine {
         };
         let out = self.device.run_pass(&pipeline, &pass, &|| false)?;
         let outcome: Vec<f64> = out.values.chunks_exact(2).map(|p| f64::from(p[0])).collect();
-        let log_weight = shifts.is_some().then(|| out.values.chunks_exact(2).map(|p| f64::from(p[1])).collect());
+        let weighted = codegen::weighted(program) || shifts.is_some();
+        let log_weight = weighted.then(|| out.values.chunks_exact(2).map(|p| f64::from(p[1])).collect());
         Ok(Samples { outcome, log_weight })
+    }
+
+    /// Destroys the wgpu device (`wgpu::Device::destroy`), as a driver reset or a removed GPU
+    /// would: every later run fails with [`GpuError::Device`]. For tests of the CPU fallback only.
+    #[doc(hidden)]
+    pub fn simulate_device_loss(&self) {
+        let _guard = self.device.begin();
+        self.device.device.destroy();
     }
 
     /// Philox4x32-10 of (counter, key) pairs computed on the device (the known-answer test).
@@ -319,7 +344,9 @@ impl Estimator for GpuEstimator<'_> {
             threshold,
             stop,
             drawn: 0,
+            weighted: codegen::weighted(program),
             acc: Accum::default(),
+            wacc: WAccum::default(),
             coarse: vec![0; codegen::COARSE_BINS],
             moments: None,
         }))
@@ -352,7 +379,11 @@ impl Estimator for GpuEstimator<'_> {
                 );
             }
         };
-        let (shift_vec, wref) = shifts.unwrap_or_else(|| (vec![0.0; program.slots.len().max(1)], 0.0));
+        let (shift_vec, mut wref) = shifts.unwrap_or_else(|| (vec![0.0; program.slots.len().max(1)], 0.0));
+        // Evidence: weights relative to the main run's largest log-weight keep f32's exp in range.
+        if codegen::weighted(program) && max_log_weight.is_finite() {
+            wref += max_log_weight;
+        }
         let _guard = self.engine.device.begin();
         let pipeline = self.engine.device.pipeline(program).map_err(backend_error)?;
         let pass = Pass {
@@ -384,56 +415,80 @@ struct GpuRun<'a> {
     threshold: Option<f64>,
     stop: &'a dyn Fn() -> bool,
     drawn: u64,
+    /// The program has evidence: moments from `main_w` into `wacc`, weighted quantiles.
+    weighted: bool,
     acc: Accum,
+    wacc: WAccum,
+    /// Level-A counts of the unweighted moments passes.
     coarse: Vec<u64>,
     moments: Option<Moments>,
 }
 
+/// Refined histogram bins of level B (13 bits after the 11 of level A) and level C (8 bits).
+const BINS_B: u32 = 1 << 13;
+const BINS_C: u32 = 256;
+
 impl GpuRun<'_> {
-    /// A refine pass over samples `0..drawn`: histograms of `bins` bins for each key prefix.
+    /// A refine pass over samples `0..drawn`: histograms of `bins` bins for each key prefix
+    /// (counts, or weights relative to `wref` when the run is weighted).
     fn refine(&self, targets: &[u32], pfx_shift: u32, bin_shift: u32, bins: u32) -> Result<Vec<u64>, GpuError> {
         let pass = Pass {
-            mode: MODE_REFINE,
+            mode: if self.weighted { MODE_WREFINE } else { MODE_REFINE },
             seed: self.seed,
             stream: isl_mc::rng::STREAM_MAIN,
             start: 0,
             count: self.drawn,
             threshold: 0.0,
-            shifts: None,
+            shifts: self.weighted.then_some((&[][..], self.wref())),
             refine: Some(Refine { targets, pfx_shift, bin_shift, bins }),
         };
         Ok(self.engine.device.run_pass(&self.pipeline, &pass, self.stop)?.fine)
     }
 
-    fn quantiles_inner(&mut self, qs: &[f64]) -> Result<Vec<f64>, GpuError> {
-        let n = self.acc.n;
-        if n == 0 || qs.is_empty() {
-            return Ok(vec![f64::NAN; qs.len()]);
-        }
-        let _guard = self.engine.device.begin();
-        let plan = QuantilePlan::new(n, qs);
-        let ranks = plan.ranks();
+    /// The reference of the weighted histograms: the largest log-weight (an f32 from the device).
+    fn wref(&self) -> f32 {
+        self.wacc.m as f32
+    }
+
+    /// The level-A histogram of weights `exp(lw − wref)` over samples `0..drawn`, in units of 2⁻²⁴.
+    fn weighted_coarse(&self) -> Result<Vec<u64>, GpuError> {
+        let pass = Pass {
+            mode: MODE_WCOARSE,
+            seed: self.seed,
+            stream: isl_mc::rng::STREAM_MAIN,
+            start: 0,
+            count: self.drawn,
+            threshold: 0.0,
+            shifts: Some((&[][..], self.wref())),
+            refine: None,
+        };
+        Ok(self.engine.device.run_pass(&self.pipeline, &pass, self.stop)?.coarse)
+    }
+
+    /// Where each of `ranks` (0-based positions in the sorted order: samples, or units of weight)
+    /// lies, given the level-A histogram `coarse`: level-B bins of 256 consecutive f32 values, and
+    /// single values (level C) where such a bin is wider than the tolerance.
+    fn locate_ranks(&self, coarse: &[u64], ranks: &[u64]) -> Result<Vec<(u64, Located)>, GpuError> {
         // Level A: 11-bit prefixes.
         let mut level_a: Vec<(u64, usize, u64)> = Vec::with_capacity(ranks.len()); // (rank, bin, rank in bin)
-        for &k in &ranks {
-            if let Some((bin, r)) = locate(&self.coarse, k) {
+        for &k in ranks {
+            if let Some((bin, r)) = locate(coarse, k) {
                 level_a.push((k, bin, r));
             }
         }
         let mut targets_a: Vec<u32> = level_a.iter().map(|&(_, b, _)| b as u32).collect();
         targets_a.sort_unstable();
         targets_a.dedup();
-        const BINS_B: u32 = 1 << 13;
         let fine_b = self.refine(&targets_a, 21, 8, BINS_B)?;
         let mut located: Vec<(u64, Located)> = Vec::with_capacity(level_a.len());
         for &(k, bin, r) in &level_a {
             let t = targets_a.binary_search(&(bin as u32)).unwrap_or(0);
-            let counts = &fine_b[t * BINS_B as usize..(t + 1) * BINS_B as usize];
+            let counts = fine_b.get(t * BINS_B as usize..(t + 1) * BINS_B as usize).unwrap_or(&[]);
             let loc = match locate(counts, r) {
                 Some((j, rr)) => {
                     Located { lo_key: ((bin as u32) << 21) | ((j as u32) << 8), width: 256, rank: rr, count: counts[j] }
                 }
-                None => Located { lo_key: (bin as u32) << 21, width: 1 << 21, rank: r, count: self.coarse[bin] },
+                None => Located { lo_key: (bin as u32) << 21, width: 1 << 21, rank: r, count: coarse[bin] },
             };
             located.push((k, loc));
         }
@@ -448,52 +503,103 @@ impl GpuRun<'_> {
         targets_c.sort_unstable();
         targets_c.dedup();
         if !targets_c.is_empty() {
-            const BINS_C: u32 = 256;
             let fine_c = self.refine(&targets_c, 8, 0, BINS_C)?;
             for (_, loc) in located.iter_mut() {
                 if loc.width != 256 {
                     continue;
                 }
                 let Ok(t) = targets_c.binary_search(&(loc.lo_key >> 8)) else { continue };
-                let counts = &fine_c[t * BINS_C as usize..(t + 1) * BINS_C as usize];
+                let counts = fine_c.get(t * BINS_C as usize..(t + 1) * BINS_C as usize).unwrap_or(&[]);
                 if let Some((j, rr)) = locate(counts, loc.rank) {
                     *loc = Located { lo_key: loc.lo_key | j as u32, width: 1, rank: rr, count: counts[j] };
                 }
             }
         }
+        Ok(located)
+    }
+
+    fn quantiles_inner(&mut self, qs: &[f64]) -> Result<Vec<f64>, GpuError> {
+        if self.weighted {
+            return self.weighted_quantiles(qs);
+        }
+        let n = self.acc.n;
+        if n == 0 || qs.is_empty() {
+            return Ok(vec![f64::NAN; qs.len()]);
+        }
+        let _guard = self.engine.device.begin();
+        let plan = QuantilePlan::new(n, qs);
+        let located = self.locate_ranks(&self.coarse, &plan.ranks())?;
         let value = |k: u64| located.iter().find(|(r, _)| *r == k).map_or(f64::NAN, |(_, l)| l.value());
         Ok(plan.combine(value))
+    }
+
+    /// isl-mc's weighted quantile: the smallest sample whose cumulative weight (ascending order)
+    /// reaches `q·Σw`. The weights are counted in units of 2⁻²⁴ of the largest (exact integer
+    /// sums, so every level of the histogram agrees), and `q·Σw` is rounded up to a unit.
+    fn weighted_quantiles(&mut self, qs: &[f64]) -> Result<Vec<f64>, GpuError> {
+        if self.wacc.n == 0 || self.wacc.w.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || qs.is_empty() {
+            return Ok(vec![f64::NAN; qs.len()]);
+        }
+        let _guard = self.engine.device.begin();
+        let coarse = self.weighted_coarse()?;
+        let total: u64 = coarse.iter().fold(0u64, |a, &c| a.saturating_add(c));
+        if total == 0 {
+            return Ok(vec![f64::NAN; qs.len()]);
+        }
+        let rank = |q: f64| ((q * total as f64).ceil() as u64).clamp(1, total) - 1;
+        let mut ranks: Vec<u64> = qs.iter().map(|&q| rank(q)).collect();
+        ranks.sort_unstable();
+        ranks.dedup();
+        let located = self.locate_ranks(&coarse, &ranks)?;
+        Ok(qs
+            .iter()
+            .map(|&q| {
+                let k = rank(q);
+                located.iter().find(|(r, _)| *r == k).map_or(f64::NAN, |(_, l)| l.value())
+            })
+            .collect())
+    }
+
+    /// Draws samples `drawn..n`: moments, hits and level-A counts (unweighted), or the weighted
+    /// records of `main_w` (evidence).
+    fn extend(&mut self, n: u64) -> Result<(), GpuError> {
+        let _guard = self.engine.device.begin();
+        let pass = Pass {
+            mode: if self.weighted { MODE_WMOMENTS } else { MODE_MOMENTS },
+            seed: self.seed,
+            stream: isl_mc::rng::STREAM_MAIN,
+            start: self.drawn,
+            count: n - self.drawn,
+            threshold: self.threshold.map_or(f32::INFINITY, |t| t as f32),
+            shifts: None,
+            refine: None,
+        };
+        let out = self.engine.device.run_pass(&self.pipeline, &pass, self.stop)?;
+        if self.weighted {
+            self.wacc.add(&out.partials);
+        } else {
+            self.acc.add_moments(&out.partials);
+            for (a, c) in self.coarse.iter_mut().zip(&out.coarse) {
+                *a += c;
+            }
+        }
+        self.drawn = n;
+        Ok(())
     }
 }
 
 impl MainRun for GpuRun<'_> {
     fn extend_to(&mut self, n: u64) -> Result<Moments, McError> {
         if n > self.drawn {
-            let _guard = self.engine.device.begin();
-            let pass = Pass {
-                mode: MODE_MOMENTS,
-                seed: self.seed,
-                stream: isl_mc::rng::STREAM_MAIN,
-                start: self.drawn,
-                count: n - self.drawn,
-                threshold: self.threshold.map_or(f32::INFINITY, |t| t as f32),
-                shifts: None,
-                refine: None,
-            };
-            let out = self.engine.device.run_pass(&self.pipeline, &pass, self.stop).map_err(backend_error)?;
-            self.acc.add_moments(&out.partials);
-            for (a, c) in self.coarse.iter_mut().zip(&out.coarse) {
-                *a += c;
-            }
-            self.drawn = n;
+            self.extend(n).map_err(backend_error)?;
         }
-        let m = self.acc.moments(self.drawn);
+        let m = if self.weighted { self.wacc.moments(self.drawn) } else { self.acc.moments(self.drawn) };
         self.moments = Some(m.clone());
         Ok(m)
     }
 
     fn max_log_weight(&self) -> f64 {
-        0.0
+        if self.weighted { self.wacc.m } else { 0.0 }
     }
 
     fn quantiles(&mut self, qs: &[f64]) -> Result<Vec<f64>, McError> {
@@ -506,6 +612,10 @@ impl MainRun for GpuRun<'_> {
                 backend: "gpu".into(),
                 message: "the GPU counts the threshold given when the run starts".into(),
             });
+        }
+        if self.weighted {
+            let (probability, std_error, hits) = self.wacc.exceedance();
+            return Ok(Exceedance { probability, std_error, hits });
         }
         let p = self.acc.hits as f64 / m.total_weight;
         Ok(Exceedance { probability: p, std_error: (p * (1.0 - p) / m.total_weight).sqrt(), hits: self.acc.hits })

@@ -12,10 +12,11 @@ struct Params {
     base: vec2<u32>,     // index of the dispatch's first sample: low and high words
     count: u32,          // samples in this dispatch
     stream: u32,         // Philox counter word 3
-    mode: u32,           // 0 moments + coarse histogram, 1 refined histogram, 2 tail sums, 3 values
+    mode: u32,           // 0 moments + coarse histogram, 1 refined histogram, 2 tail sums, 3 values,
+                         // 4 weighted coarse histogram, 5 weighted refined histogram
     ntargets: u32,       // mode 1: entries of `targets`
     threshold: f32,      // modes 0 and 2: count samples above it
-    wref: f32,           // mode 2: weights are exp(log_weight - wref)
+    wref: f32,           // modes 2, 4, 5: weights are exp(log_weight - wref)
     nan: f32,            // a quiet NaN (WGSL has no NaN literal)
     inf: f32,            // +infinity (likewise)
     pfx_shift: u32,      // mode 1: a sample's target prefix is key >> pfx_shift
@@ -28,23 +29,24 @@ struct Params {
     pad2: u32,
 }
 
-// One record per workgroup. Mode 0: a = mean, b = M2 (sum of squared deviations) of the
-// workgroup's finite samples; mode 2: a = sum of weights above the threshold, b = sum of squares.
+// One record per workgroup (64 bytes). Mode 0: v[0] = mean, v[1] = M2 (sum of squared
+// deviations), v[2] = min, v[3] = max of the workgroup's finite samples; mode 2: v[0] = sum of
+// weights above the threshold, v[1] = their sum of squares; `main_w`: the weighted record `WRec`
+// (v[0..9] = m, w, q, mu, s, t, r, h, hq; see kernel.wgsl).
 struct Partial {
     n: u32,
     hits: u32,
-    a: f32,
-    b: f32,
-    lo: f32,
-    hi: f32,
-    pad0: u32,
-    pad1: u32,
+    v: array<f32, 14>,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> partials: array<Partial>;
+// Mode 0: level-A counts in [0, COARSE_BINS); mode 4: level-A weights, 64-bit fixed point (low
+// words in [0, COARSE_BINS), carries in [COARSE_BINS, 2 COARSE_BINS)).
 @group(0) @binding(2) var<storage, read_write> coarse: array<atomic<u32>>;
 @group(0) @binding(3) var<storage, read> targets: array<u32>;
+// Mode 1: refined counts, `bins` per target; mode 5: refined weights, 64-bit fixed point (low
+// words first, then the carries at offset ntargets * bins).
 @group(0) @binding(4) var<storage, read_write> fine: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read> shifts: array<f32>;
 @group(0) @binding(6) var<storage, read_write> values: array<f32>;
@@ -253,4 +255,64 @@ fn find_target(p: u32) -> i32 {
         return i32(lo);
     }
     return -1;
+}
+
+// ---- Log-densities of evidence (isl-mc's Dist::log_pdf, in f32) ----
+// Constants that do not depend on the sample come from the host, computed in f64.
+
+// Normal(mean, sd): lc = ln(sd) + ln(2 pi)/2.
+fn lpdf_normal(x: f32, mean: f32, sd: f32, lc: f32) -> f32 {
+    let d = (x - mean) / sd;
+    return -0.5 * d * d - lc;
+}
+
+// Lognormal(mu, sigma): lc = ln(sigma) + ln(2 pi)/2; zero density (-inf) unless x > 0 (NaN too).
+fn lpdf_lognormal(x: f32, mu: f32, sigma: f32, lc: f32) -> f32 {
+    if (is_nan(x) || !(x > 0.0)) {
+        return -P.inf;
+    }
+    let lx = log(x);
+    let d = (lx - mu) / sigma;
+    return -0.5 * d * d - lx - lc;
+}
+
+// Uniform(low, high): lc = -ln(high - low) on [low, high], else -inf (NaN too).
+fn lpdf_uniform(x: f32, low: f32, high: f32, lc: f32) -> f32 {
+    if (is_nan(x) || x < low || x > high) {
+        return -P.inf;
+    }
+    return lc;
+}
+
+// Triangular(low, mode, high): k_lo = 2/((high - low)(mode - low)), k_hi = 2/((high - low)(high -
+// mode)), peak = ln(2/(high - low)). A NaN fails every comparison of the CPU's chain and gets the
+// peak's density there; so it does here.
+fn lpdf_triangular(x: f32, low: f32, mode: f32, high: f32, k_lo: f32, k_hi: f32, peak: f32) -> f32 {
+    if (is_nan(x)) {
+        return peak;
+    }
+    var pdf: f32;
+    if (x < low || x > high) {
+        pdf = 0.0;
+    } else if (x < mode) {
+        pdf = (x - low) * k_lo;
+    } else if (x > mode) {
+        pdf = (high - x) * k_hi;
+    } else {
+        return peak;
+    }
+    if (pdf > 0.0) {
+        return log(pdf);
+    }
+    return -P.inf;
+}
+
+// A weight exp(lw - P.wref) <= 1 as an unsigned fixed-point number with 24 fractional bits
+// (rounded to nearest): the unit of the weighted histograms, summed exactly in 64 bits.
+fn weight_units(lw: f32) -> u32 {
+    let w = min(exp(lw - P.wref), 1.0);
+    if (!(w > 0.0)) {
+        return 0u;
+    }
+    return u32(w * 16777216.0 + 0.5);
 }

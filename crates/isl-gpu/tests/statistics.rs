@@ -186,12 +186,19 @@ fn exact_quantiles_with_zero_tolerance() {
 fn unsupported_requests_say_why() {
     let Some(gpu) = common::engine() else { return };
     let opts = McOptions::default();
-    let with_evidence = request(json!({"model": linear(), "outcome": "Profit", "evidence": {"Demand": 80},
-                                       "samples": 1000, "seed": 1}));
-    assert_eq!(
-        gpu.counterfactual(&with_evidence, &opts, &|| false).expect("no error"),
-        GpuAnswer::Unsupported(Unsupported::Weighted)
-    );
+    // Evidence on a noise term whose std f32 flushes to zero: its likelihood needs the CPU.
+    let tiny = json!({"nodes": [
+        {"name": "X", "noise": {"dist": "normal", "mean": 0, "std": 1}},
+        {"name": "Y", "parents": {"X": 1}, "noise": {"dist": "normal", "mean": 0, "std": 1e-300}}
+    ]});
+    let with_evidence =
+        request(json!({"model": tiny, "outcome": "X", "evidence": {"Y": 1}, "samples": 1000, "seed": 1}));
+    match gpu.counterfactual(&with_evidence, &opts, &|| false).expect("no error") {
+        GpuAnswer::Unsupported(u @ Unsupported::EvidenceRange { .. }) => {
+            assert!(u.to_string().contains("std = 1e-300"), "{u}");
+        }
+        other => panic!("{other:?}"),
+    }
     // 600 nodes all live until one expression sums them: more registers than a shader allows.
     let mut nodes: Vec<Value> =
         (0..600).map(|i| json!({"name": format!("N{i}"), "noise": {"dist": "normal", "mean": 0, "std": 1}})).collect();
