@@ -32,6 +32,110 @@ pub enum Command {
     Bench(BenchArgs),
     /// Serve the edge component (wasm32-wasip2) with the embedded wasmtime.
     Edge(crate::edge::EdgeArgs),
+    /// Sweep batch sizes of a model (embedding or NLI): throughput, latency and memory per size,
+    /// and the recommended size for `--batch-max`.
+    TuneBatch(TuneArgs),
+}
+
+/// The model routes' settings (`isl serve`).
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Where the models are (default: $HOME/.cache/isl/models).
+    #[arg(long, env = "ISL_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Fetch missing models at start, in the background (scripts/fetch-models.sh).
+    #[arg(long, env = "ISL_FETCH_MODELS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fetch_models: bool,
+    /// Load and warm up every model at start; /health says `ready: false` (503) until done.
+    #[arg(long, env = "ISL_WARMUP")]
+    pub warmup: bool,
+    /// A named evidence corpus for /v1/verify, embedded at start: NAME=FILE (a JSON array of
+    /// strings, or one passage per line). Repeatable.
+    #[arg(long = "corpus", value_name = "NAME=FILE")]
+    pub corpus: Vec<String>,
+    /// Most texts in one /v1/embed request.
+    #[arg(long, env = "ISL_MAX_TEXTS", default_value_t = isl_models::ModelLimits::default().max_texts)]
+    pub max_texts: usize,
+    /// Most bytes in one text (longer ones are refused before tokenising).
+    #[arg(long, env = "ISL_MAX_TEXT_BYTES", default_value_t = isl_models::ModelLimits::default().max_text_bytes)]
+    pub max_text_bytes: usize,
+    /// Most pairs in one /v1/nli request.
+    #[arg(long, env = "ISL_MAX_PAIRS", default_value_t = isl_models::ModelLimits::default().max_pairs)]
+    pub max_pairs: usize,
+    /// Most claims in one /v1/verify request.
+    #[arg(long, env = "ISL_MAX_CLAIMS", default_value_t = isl_models::ModelLimits::default().max_claims)]
+    pub max_claims: usize,
+    /// Most evidence passages in one /v1/verify request.
+    #[arg(long, env = "ISL_MAX_EVIDENCE", default_value_t = isl_models::ModelLimits::default().max_evidence)]
+    pub max_evidence: usize,
+    /// Most points in one /v1/forecast series.
+    #[arg(long, env = "ISL_MAX_SERIES_POINTS", default_value_t = isl_models::ModelLimits::default().max_series_points)]
+    pub max_series_points: usize,
+    /// Most items in one model call of the dynamic batcher.
+    #[arg(long, env = "ISL_BATCH_MAX", default_value_t = isl_models::BatcherConfig::default().max_batch)]
+    pub batch_max: usize,
+    /// Longest an item waits for others before its batch runs, in milliseconds.
+    #[arg(long, env = "ISL_BATCH_DELAY_MS", default_value_t = 2)]
+    pub batch_delay_ms: u64,
+    /// Most padded tokens in one batch.
+    #[arg(long, env = "ISL_BATCH_TOKEN_BUDGET", default_value_t = isl_models::BatcherConfig::default().token_budget)]
+    pub batch_token_budget: usize,
+    /// Most items waiting per model; more are refused with 429.
+    #[arg(long, env = "ISL_BATCH_QUEUE", default_value_t = isl_models::BatcherConfig::default().queue_capacity)]
+    pub batch_queue: usize,
+}
+
+impl ModelArgs {
+    /// The models directory.
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir.clone().unwrap_or_else(isl_models::default_models_dir)
+    }
+
+    /// The request limits.
+    pub fn limits(&self) -> isl_models::ModelLimits {
+        isl_models::ModelLimits {
+            max_texts: self.max_texts,
+            max_text_bytes: self.max_text_bytes,
+            max_pairs: self.max_pairs,
+            max_claims: self.max_claims,
+            max_evidence: self.max_evidence,
+            max_series_points: self.max_series_points,
+            ..isl_models::ModelLimits::default()
+        }
+    }
+
+    /// The batcher template.
+    pub fn batching(&self) -> isl_models::BatcherConfig {
+        isl_models::BatcherConfig {
+            max_batch: self.batch_max,
+            max_delay: std::time::Duration::from_millis(self.batch_delay_ms),
+            token_budget: self.batch_token_budget,
+            queue_capacity: self.batch_queue,
+            ..isl_models::BatcherConfig::default()
+        }
+    }
+}
+
+/// `isl tune-batch MODEL`.
+#[derive(Debug, Clone, Args)]
+pub struct TuneArgs {
+    /// The model (e.g. all-MiniLM-L6-v2, contract-nli).
+    pub model: String,
+    /// Batch sizes to try.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32,64")]
+    pub sizes: Vec<usize>,
+    /// Timed passes over the texts per size (after one warm-up pass).
+    #[arg(long, default_value_t = 2)]
+    pub reps: usize,
+    /// Texts to run, one per line (default: a built-in set of 256 texts of mixed length).
+    #[arg(long)]
+    pub texts: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Where the models are.
+    #[command(flatten)]
+    pub models: ModelArgs,
 }
 
 /// Service configuration shared by `serve` and `validate`.
@@ -175,6 +279,9 @@ pub struct ServeArgs {
     /// Service configuration.
     #[command(flatten)]
     pub service: ServiceArgs,
+    /// Model routes.
+    #[command(flatten)]
+    pub models: ModelArgs,
 }
 
 /// `isl validate`, `isl counterfactual`, `isl sensitivity`: one request from a file.

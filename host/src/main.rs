@@ -18,11 +18,42 @@ fn main() -> ExitCode {
         Command::Sensitivity(args) => one_request("/v1/sensitivity", &args),
         Command::Bench(args) => isl::bench::run(&args),
         Command::Edge(args) => isl::edge::run(args).map(|()| ExitCode::SUCCESS),
+        Command::TuneBatch(args) => return tune_batch(&args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("isl: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `isl tune-batch MODEL`: the sweep as a table (or JSON) on stdout.
+fn tune_batch(args: &isl::cli::TuneArgs) -> ExitCode {
+    match isl::models::tune_batch(args) {
+        Ok(report) if args.json => {
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            println!("{}: batch-size sweep", report.model);
+            println!("{:>6} {:>12} {:>10} {:>10} {:>10}", "batch", "items/s", "p50 ms", "p95 ms", "RSS MiB");
+            for r in &report.rows {
+                let rss = r.rss_bytes.map_or("-".to_string(), |b| format!("{:.0}", b as f64 / 1048576.0));
+                println!(
+                    "{:>6} {:>12.1} {:>10.2} {:>10.2} {:>10}",
+                    r.batch_size, r.items_per_s, r.latency_ms_p50, r.latency_ms_p95, rss
+                );
+            }
+            println!(
+                "recommended: --batch-max {} (the smallest size within 5% of the best throughput)",
+                report.recommended
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("isl tune-batch: {e}");
             ExitCode::from(2)
         }
     }

@@ -63,9 +63,12 @@ pub async fn serve(
         crate::cli::Backend::Cpu => None,
         _ => Some(crate::gpu::GpuAccelerator::start(args.gpu_min_samples)),
     };
+    let models: Arc<dyn isl_service::ModelRuntime> = crate::models::HostModels::start(&args.models);
+    let service =
+        Service::builder(config.clone(), Arc::new(SystemClock::new())).accelerator(accel).models(Some(models));
     let state = AppState {
         max_body_bytes: config.max_body_bytes,
-        service: Arc::new(Service::with_accelerator(config, Arc::new(SystemClock::new()), accel)),
+        service: Arc::new(service.build()),
         permits: Arc::new(Semaphore::new(args.max_concurrency.max(1))),
         retry_after_secs: args.retry_after_secs,
     };
@@ -162,14 +165,30 @@ async fn handle(State(state): State<AppState>, req: axum::extract::Request) -> a
         body,
     };
     // A panic would be a bug; answer 500 and keep serving rather than drop the connection.
-    let service = &state.service;
-    let response =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| service.handle(request))).unwrap_or_else(|_| {
-            tracing::error!(method = %parts.method, path = %parts.uri.path(), "handler panicked");
-            ServiceError::Internal("the handler panicked".into()).to_response()
-        });
+    let service = state.service.clone();
+    let answer = move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| service.handle(request)))
+            .unwrap_or_else(|_| ServiceError::Internal("the handler panicked".into()).to_response())
+    };
+    // Model routes wait for their batch (other requests' rows run with theirs): off the async
+    // workers, so the waiting requests do not hold up the rest.
+    let response = if is_model_route(parts.uri.path()) {
+        tokio::task::spawn_blocking(answer)
+            .await
+            .unwrap_or_else(|_| ServiceError::Internal("the handler stopped".into()).to_response())
+    } else {
+        answer()
+    };
+    if response.status == 500 {
+        tracing::error!(method = %parts.method, path = %parts.uri.path(), "500 answer");
+    }
     debug!(method = %parts.method, path = %parts.uri.path(), status = response.status, elapsed_us = started.elapsed().as_micros() as u64, "request");
     into_axum(response)
+}
+
+/// Whether `path` is one of the model routes (answered on the blocking pool).
+fn is_model_route(path: &str) -> bool {
+    isl_service::ModelRoute::ALL.iter().any(|r| r.path() == path)
 }
 
 fn into_axum(resp: isl_service::Response) -> axum::response::Response {

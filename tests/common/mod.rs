@@ -29,11 +29,13 @@ pub struct Server {
 impl Server {
     /// Runs `isl ARGS` (which must bind `127.0.0.1:0`) and waits for its `listening on` line.
     /// Monte Carlo runs on the CPU (`ISL_BACKEND=cpu`: no GPU opened and measured per server)
-    /// unless `env` or `args` say otherwise.
+    /// and missing models are not fetched (`ISL_FETCH_MODELS=false`: the model tests fetch them
+    /// once, themselves) unless `env` or `args` say otherwise.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .args(args)
             .env("ISL_BACKEND", "cpu")
+            .env("ISL_FETCH_MODELS", "false")
             .envs(env.iter().copied())
             .env("ISL_LOG", std::env::var("TEST_ISL_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())

@@ -201,7 +201,7 @@ pub struct ForecastResponse {
     pub step_seconds: f64,
 }
 
-fn check_texts(field: &str, texts: &[String], limit: usize, max_bytes: usize) -> Result<(), ModelError> {
+pub(crate) fn check_texts(field: &str, texts: &[String], limit: usize, max_bytes: usize) -> Result<(), ModelError> {
     if texts.is_empty() {
         return Err(ModelError::EmptyInput { field: field.into() });
     }
@@ -211,7 +211,11 @@ fn check_texts(field: &str, texts: &[String], limit: usize, max_bytes: usize) ->
     check_each(field, texts.iter().map(String::as_str), max_bytes)
 }
 
-fn check_each<'a>(field: &str, texts: impl Iterator<Item = &'a str>, max_bytes: usize) -> Result<(), ModelError> {
+pub(crate) fn check_each<'a>(
+    field: &str,
+    texts: impl Iterator<Item = &'a str>,
+    max_bytes: usize,
+) -> Result<(), ModelError> {
     for (index, t) in texts.enumerate() {
         if t.trim().is_empty() {
             return Err(ModelError::EmptyText { field: field.into(), index });
@@ -223,7 +227,7 @@ fn check_each<'a>(field: &str, texts: impl Iterator<Item = &'a str>, max_bytes: 
     Ok(())
 }
 
-fn overflow(truncate: bool) -> Overflow {
+pub(crate) fn overflow(truncate: bool) -> Overflow {
     if truncate { Overflow::Truncate } else { Overflow::Reject }
 }
 

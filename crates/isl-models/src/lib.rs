@@ -35,7 +35,7 @@
 //! tokenizers, truncation, padding to the longest), [`runtime`] (tract plans), the models
 //! ([`embed`], [`nli`], [`forecast`]), [`verify`] (retrieval + NLI + verdict), [`api`]
 //! (request/response types and the route functions), [`batcher`] (dynamic batching, native
-//! only), [`tune`] (batch-size sweeps, native only). The models, their packages, sha256s and licences are in `models/manifest.json`.
+//! only), [`serving`] (the routes as a server runs them: batchers per model, corpora; native only), [`tune`] (batch-size sweeps, native only). The models, their packages, sha256s and licences are in `models/manifest.json`.
 
 #![warn(missing_docs)]
 
@@ -49,6 +49,8 @@ pub mod manifest;
 pub mod nli;
 pub mod registry;
 pub mod runtime;
+#[cfg(not(target_family = "wasm"))]
+pub mod serving;
 pub mod timing;
 pub mod tokenize;
 #[cfg(not(target_family = "wasm"))]
@@ -68,6 +70,8 @@ pub use manifest::{FETCH_COMMAND, ModelKind, ModelSpec};
 pub use nli::{NliLabel, NliModel, NliOutput, NliScores};
 pub use registry::{LoadInfo, LoadedModel, ModelStatus, Registry, RegistryConfig, default_models_dir};
 pub use runtime::{OnnxModel, PlanMode};
+#[cfg(not(target_family = "wasm"))]
+pub use serving::{BatcherReport, ModelServer};
 pub use tokenize::{EncodedBatch, Overflow, TextTokenizer};
 /// A tokenised text (what [`embedding_batcher`] takes).
 pub use tokenizers::Encoding;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::accel::McAccelerator;
+use crate::models::{ModelEndpoint, ModelRoute, ModelRuntime};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -23,6 +24,9 @@ pub struct ComputeContext<'a> {
     /// Returns true once the request's deadline has passed; long computations poll it and stop
     /// with an `Interrupted` error (504).
     pub stop: &'a dyn Fn() -> bool,
+    /// The request's deadline on the service's clock (nanoseconds), for computations that wait
+    /// (the model runtime's batch queue).
+    pub deadline_nanos: u64,
 }
 
 /// One compute route: a typed request, its canonical form, and the computation.
@@ -50,6 +54,8 @@ pub(crate) struct Computed {
     pub compute_ns: u64,
     /// Nanoseconds spent encoding the response.
     pub encode_ns: u64,
+    /// Stages inside the computation (name, milliseconds), for `Server-Timing`.
+    pub stages: Vec<(&'static str, f64)>,
 }
 
 /// A decoded, canonicalised request, ready to hash and compute.
@@ -85,7 +91,7 @@ impl<E: Endpoint> Prepared for PreparedRequest<'_, E> {
         let t1 = clock.now_nanos();
         let body = serde_json::to_vec(&response).map_err(|e| ServiceError::Internal(format!("encoding: {e}")))?;
         let t2 = clock.now_nanos();
-        Ok(Computed { body, compute_ns: t1.saturating_sub(t0), encode_ns: t2.saturating_sub(t1) })
+        Ok(Computed { body, compute_ns: t1.saturating_sub(t0), encode_ns: t2.saturating_sub(t1), stages: Vec::new() })
     }
 }
 
@@ -105,16 +111,23 @@ impl<E: Endpoint> Route for E {
 }
 
 /// The compute routes, in the order they are listed in metrics. Add a route here. `accel` is the
-/// Monte Carlo accelerator the host attached, if any.
-pub(crate) fn compute_routes(accel: Option<Arc<dyn McAccelerator>>) -> Vec<Box<dyn Route>> {
-    vec![
+/// Monte Carlo accelerator the host attached, if any; `models` the model runtime.
+pub(crate) fn compute_routes(
+    accel: Option<Arc<dyn McAccelerator>>,
+    models: Option<Arc<dyn ModelRuntime>>,
+) -> Vec<Box<dyn Route>> {
+    let mut routes: Vec<Box<dyn Route>> = vec![
         Box::new(causal::Validate),
         Box::new(causal::DSeparation),
         Box::new(causal::Backdoor),
         Box::new(causal::Frontdoor),
         Box::new(mc::Counterfactual { accel }),
         Box::new(mc::Sensitivity),
-    ]
+    ];
+    for route in ModelRoute::ALL {
+        routes.push(Box::new(ModelEndpoint { route, runtime: models.clone() }));
+    }
+    routes
 }
 
 /// The Monte Carlo routes over `isl_mc::api`: the CPU backend (rayon across cores on native, one

@@ -5,6 +5,7 @@ use isl_mc::McError;
 use serde_json::{Value, json};
 
 use crate::http::Response;
+use crate::models::ModelFailure;
 
 /// Everything a request can fail with. [`ServiceError::to_response`] maps each to a status and
 /// the JSON body `{"error": {"code", "message", "details"}}`.
@@ -103,6 +104,9 @@ pub enum ServiceError {
         /// The trap, in words.
         trap: String,
     },
+    /// A model route failed, as the model runtime classified it (or no runtime is attached).
+    #[error("{}", .0.message)]
+    Model(ModelFailure),
     /// A bug: something that cannot fail did.
     #[error("internal error: {0}")]
     Internal(String),
@@ -129,6 +133,7 @@ impl ServiceError {
             ServiceError::Mc(_) => 422,
             ServiceError::Overloaded { .. } => 429,
             ServiceError::NotReady => 503,
+            ServiceError::Model(f) => f.status,
             ServiceError::ComponentTrap { .. } | ServiceError::Internal(_) => 500,
         }
     }
@@ -150,6 +155,7 @@ impl ServiceError {
             ServiceError::Unauthorized { .. } => "unauthorized",
             ServiceError::Overloaded { .. } => "overloaded",
             ServiceError::NotReady => "not_ready",
+            ServiceError::Model(f) => f.code,
             ServiceError::ComponentTrap { .. } => "component_trap",
             ServiceError::Internal(_) => "internal",
         }
@@ -170,6 +176,7 @@ impl ServiceError {
             ServiceError::Mc(e) => e.details(),
             ServiceError::Overloaded { retry_after_secs } => json!({"retry_after_seconds": retry_after_secs}),
             ServiceError::ComponentTrap { trap } => json!({"trap": trap}),
+            ServiceError::Model(f) => f.details.clone(),
             ServiceError::InvalidBase64 { .. }
             | ServiceError::MissingQuery
             | ServiceError::Unauthorized { .. }
@@ -195,6 +202,9 @@ impl ServiceError {
                 resp = resp.with_header("retry-after", retry_after_secs.to_string())
             }
             ServiceError::Unauthorized { .. } => resp = resp.with_header("www-authenticate", "Bearer"),
+            ServiceError::Model(ModelFailure { retry_after_secs: Some(s), .. }) => {
+                resp = resp.with_header("retry-after", s.to_string())
+            }
             _ => {}
         }
         resp

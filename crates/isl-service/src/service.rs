@@ -16,6 +16,7 @@ use crate::endpoint::{ComputeContext, Computed, Prepared, Route, compute_routes}
 use crate::error::ServiceError;
 use crate::http::{Method, Request, Response};
 use crate::metrics::{Metrics, UNMATCHED};
+use crate::models::ModelRuntime;
 use crate::openapi::OPENAPI_JSON;
 use crate::query::decode_query;
 use crate::router::{OPERATIONAL, Target};
@@ -36,25 +37,61 @@ pub struct Service {
     key_prefix: Vec<u8>,
     /// The attached accelerator, for `/health`.
     accelerator: Option<Arc<dyn McAccelerator>>,
+    /// The attached model runtime, for `/health`.
+    models: Option<Arc<dyn ModelRuntime>>,
 }
 
+/// Builds a [`Service`] with the optional parts a host attaches.
+pub struct ServiceBuilder {
+    config: Config,
+    clock: Arc<dyn Clock>,
+    accelerator: Option<Arc<dyn McAccelerator>>,
+    models: Option<Arc<dyn ModelRuntime>>,
+}
+
+impl ServiceBuilder {
+    /// Monte Carlo may also use `accel` (the native host's GPU), as `config.mc_backend` and each
+    /// request's `backend` say.
+    pub fn accelerator(mut self, accel: Option<Arc<dyn McAccelerator>>) -> Self {
+        self.accelerator = accel;
+        self
+    }
+
+    /// The model routes run on `models` (without one they answer 503 `models_unavailable`).
+    pub fn models(mut self, models: Option<Arc<dyn ModelRuntime>>) -> Self {
+        self.models = models;
+        self
+    }
+
+    /// The service.
+    pub fn build(self) -> Service {
+        Service::build(self)
+    }
+}
+
+#[derive(Default)]
 struct Timings {
     decode: u64,
     compute: u64,
     encode: u64,
     cache: u64,
+    stages: Vec<(&'static str, f64)>,
 }
 
 impl Timings {
     fn header_value(&self) -> String {
         let ms = |ns: u64| ns as f64 / 1e6;
-        format!(
+        let mut value = format!(
             "decode;dur={:.3}, compute;dur={:.3}, encode;dur={:.3}, cache;dur={:.3}",
             ms(self.decode),
             ms(self.compute),
             ms(self.encode),
             ms(self.cache)
-        )
+        );
+        for (name, dur) in &self.stages {
+            value.push_str(&format!(", {name};dur={dur:.3}"));
+        }
+        value
     }
 }
 
@@ -67,8 +104,17 @@ impl Service {
     /// A service whose Monte Carlo routes may also use `accel` (the native host's GPU), as
     /// `config.mc_backend` and each request's `backend` say.
     pub fn with_accelerator(config: Config, clock: Arc<dyn Clock>, accel: Option<Arc<dyn McAccelerator>>) -> Service {
-        let accelerator = accel.clone();
-        let routes = compute_routes(accel);
+        Service::builder(config, clock).accelerator(accel).build()
+    }
+
+    /// A builder for a service with an accelerator and/or a model runtime.
+    pub fn builder(config: Config, clock: Arc<dyn Clock>) -> ServiceBuilder {
+        ServiceBuilder { config, clock, accelerator: None, models: None }
+    }
+
+    fn build(parts: ServiceBuilder) -> Service {
+        let ServiceBuilder { config, clock, accelerator, models } = parts;
+        let routes = compute_routes(accelerator.clone(), models.clone());
         let mut labels: Vec<&'static str> = routes.iter().map(|r| r.path()).collect();
         labels.extend(OPERATIONAL.iter().map(|(p, _)| *p));
         // Everything besides the request that can change an answer goes into the key.
@@ -91,6 +137,7 @@ impl Service {
             routes,
             key_prefix,
             accelerator,
+            models,
         }
     }
 
@@ -184,9 +231,10 @@ impl Service {
     }
 
     fn health(&self) -> Response {
+        let ready = self.models.as_ref().is_none_or(|m| m.ready());
         let body = json!({
             "status": "ok",
-            "ready": true,
+            "ready": ready,
             "engine_version": isl_causal::ENGINE_VERSION,
             "service_version": SERVICE_VERSION,
             "uptime_seconds": self.uptime_secs(),
@@ -199,8 +247,11 @@ impl Service {
                     "auto_min_samples": a.auto_min_samples(),
                 })),
             },
+            "models": self.models.as_ref().map(|m| m.health()),
         });
-        Response::json(200, serde_json::to_vec(&body).unwrap_or_default()).with_header("cache-control", "no-store")
+        // Not ready (a requested model warm-up still runs): 503, so load balancers wait.
+        let status = if ready { 200 } else { 503 };
+        Response::json(status, serde_json::to_vec(&body).unwrap_or_default()).with_header("cache-control", "no-store")
     }
 
     fn cache_clear(&self, req: &Request) -> Result<Response, ServiceError> {
@@ -269,7 +320,7 @@ impl Service {
             return Ok(not_modified(etag, cache_control));
         }
         let t_decoded = self.clock.now_nanos();
-        let mut timings = Timings { decode: t_decoded.saturating_sub(t0), compute: 0, encode: 0, cache: 0 };
+        let mut timings = Timings { decode: t_decoded.saturating_sub(t0), ..Timings::default() };
         let lookup = self.cache.lookup(key, || self.clock.now_nanos());
         let t_looked = self.clock.now_nanos();
         timings.cache = t_looked.saturating_sub(t_decoded);
@@ -301,9 +352,8 @@ impl Service {
         let t_looked = self.clock.now_nanos();
         let timings = Timings {
             decode: t_decoded.saturating_sub(t0),
-            compute: 0,
-            encode: 0,
             cache: t_looked.saturating_sub(t_decoded),
+            ..Timings::default()
         };
         Some(ok_response(entry.body, etag, cache_control.to_string(), &timings, "hit"))
     }
@@ -367,10 +417,12 @@ impl Service {
         let deadline = t0.saturating_add(self.config.deadline_ms.saturating_mul(1_000_000));
         let clock = self.clock.as_ref();
         let stop = move || clock.now_nanos() >= deadline;
-        let ctx = ComputeContext { config: &self.config, metrics: &self.metrics, stop: &stop };
-        let Computed { body, compute_ns, encode_ns } = prepared.run(&ctx, clock)?;
+        let ctx =
+            ComputeContext { config: &self.config, metrics: &self.metrics, stop: &stop, deadline_nanos: deadline };
+        let Computed { body, compute_ns, encode_ns, stages } = prepared.run(&ctx, clock)?;
         timings.compute = compute_ns;
         timings.encode = encode_ns;
+        timings.stages = stages;
         Ok(body)
     }
 }

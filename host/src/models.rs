@@ -1,0 +1,419 @@
+//! The native server's model runtime: isl-models (tract + tokenizers) behind the service's
+//! [`ModelRuntime`] trait, with what a server adds around it — fetching the models on first use
+//! (`scripts/fetch-models.sh`, in the background), an optional warm-up, named evidence corpora
+//! embedded at start, and the mapping of model errors to HTTP statuses.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use isl_models::api::{EmbedRequest, ForecastRequest, NliPair, NliRequest, VerifyRequest};
+use isl_models::{ErrorClass, ModelError, ModelKind, ModelServer, Registry, RegistryConfig};
+use isl_service::{ModelAnswer, ModelFailure, ModelRoute, ModelRuntime};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::cli::ModelArgs;
+
+/// The fetch script, where `cargo run` builds the binary from a checkout.
+const FETCH_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fetch-models.sh");
+
+/// Seconds a client is told to wait while models are fetched or warmed up.
+const RETRY_WHILE_PREPARING_SECS: u32 = 15;
+
+/// The state of the first-use fetch.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum FetchState {
+    /// Every model file is present (or fetching was not needed).
+    NotNeeded,
+    /// Fetching is switched off (`--fetch-models false`); missing models answer 503.
+    Disabled,
+    /// `scripts/fetch-models.sh` runs now.
+    Running,
+    /// The fetch finished.
+    Done {
+        /// Seconds it took.
+        seconds: f64,
+    },
+    /// The fetch failed (offline: exit status 3) or the script is not there.
+    Failed {
+        /// The script's last words.
+        message: String,
+    },
+}
+
+const WARMUP_NONE: u8 = 0;
+const WARMUP_RUNNING: u8 = 1;
+const WARMUP_DONE: u8 = 2;
+
+/// isl-models as the service's model runtime.
+pub struct HostModels {
+    server: ModelServer,
+    fingerprint: String,
+    fetch: Mutex<FetchState>,
+    warmup: AtomicU8,
+    corpora_pending: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for HostModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostModels").field("server", &self.server).field("fingerprint", &self.fingerprint).finish()
+    }
+}
+
+impl HostModels {
+    /// The runtime for `args` (nothing loaded yet; see [`HostModels::start`]).
+    pub fn new(args: &ModelArgs) -> Self {
+        let registry = Arc::new(Registry::new(RegistryConfig::new(args.models_dir())));
+        let server = ModelServer::new(registry, args.limits(), args.batching());
+        // Engine version and every model file's pinned sha256: a new model changes every ETag.
+        let mut fingerprint = isl_models::ENGINE_VERSION.to_string();
+        for spec in server.registry().specs() {
+            fingerprint.push_str(&format!("\0{}", spec.name));
+            for (file, f) in &spec.files {
+                fingerprint.push_str(&format!(":{file}={}", f.sha256));
+            }
+        }
+        HostModels {
+            server,
+            fingerprint,
+            fetch: Mutex::new(FetchState::NotNeeded),
+            warmup: AtomicU8::new(WARMUP_NONE),
+            corpora_pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Starts the runtime: fetches missing models in the background (when allowed), then loads
+    /// the named corpora and, with `--warmup`, loads and warms every model; the server serves
+    /// meanwhile (model routes answer 503 with `Retry-After` until their model is there).
+    pub fn start(args: &ModelArgs) -> Arc<Self> {
+        let models = Arc::new(HostModels::new(args));
+        let missing = models.missing_models();
+        let fetch_needed = !missing.is_empty();
+        if fetch_needed {
+            let state = if !args.fetch_models {
+                warn!(?missing, dir = %args.models_dir().display(), "models missing and fetching is off: their routes answer 503");
+                FetchState::Disabled
+            } else if !Path::new(FETCH_SCRIPT).is_file() {
+                let message = format!(
+                    "models {missing:?} are missing and this binary was not built from a checkout with \
+                     scripts/fetch-models.sh; run it from the repository with ISL_MODELS_DIR={}",
+                    args.models_dir().display()
+                );
+                warn!("{message}");
+                FetchState::Failed { message }
+            } else {
+                FetchState::Running
+            };
+            *models.fetch.lock().unwrap_or_else(|p| p.into_inner()) = state;
+        }
+        if args.warmup {
+            models.warmup.store(WARMUP_RUNNING, Ordering::SeqCst);
+        }
+        *models.corpora_pending.lock().unwrap_or_else(|p| p.into_inner()) =
+            args.corpus.iter().map(|c| c.split_once('=').map_or(c.as_str(), |(n, _)| n).to_string()).collect();
+        let background = models.clone();
+        let args = args.clone();
+        let spawned = std::thread::Builder::new().name("isl-models-start".into()).spawn(move || {
+            if background.fetch_state() == FetchState::Running {
+                background.run_fetch(&args.models_dir());
+            }
+            for spec in &args.corpus {
+                background.load_corpus(spec);
+            }
+            if args.warmup {
+                for (name, result) in background.server.registry().warmup() {
+                    match result {
+                        Ok(info) => {
+                            info!(model = %name, load_ms = info.load_ms, warmup_ms = ?info.warmup_ms, "model warm")
+                        }
+                        Err(e) => warn!(model = %name, error = %e, "model not warmed up"),
+                    }
+                }
+                background.warmup.store(WARMUP_DONE, Ordering::SeqCst);
+            }
+        });
+        if let Err(e) = spawned {
+            warn!(error = %e, "cannot start the model thread: models load on first use");
+            models.warmup.store(WARMUP_DONE, Ordering::SeqCst);
+        }
+        models
+    }
+
+    /// The model server.
+    pub fn server(&self) -> &ModelServer {
+        &self.server
+    }
+
+    /// The first-use fetch's state.
+    pub fn fetch_state(&self) -> FetchState {
+        self.fetch.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn missing_models(&self) -> Vec<String> {
+        self.server
+            .registry()
+            .specs()
+            .into_iter()
+            .filter(|s| !s.files.is_empty())
+            .filter(|s| {
+                let dir = self.server.registry().config().dir.join(&s.dir);
+                s.files.keys().any(|f| !dir.join(f).is_file())
+            })
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    fn run_fetch(&self, dir: &Path) {
+        info!(dir = %dir.display(), "models missing: fetching them (scripts/fetch-models.sh, first use only)");
+        let started = Instant::now();
+        let output = std::process::Command::new("bash").arg(FETCH_SCRIPT).env("ISL_MODELS_DIR", dir).output();
+        let state = match output {
+            Ok(out) if out.status.success() => {
+                let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+                info!(seconds, "models fetched");
+                FetchState::Done { seconds }
+            }
+            Ok(out) => {
+                let text = String::from_utf8_lossy(&out.stderr);
+                let tail: Vec<&str> = text.lines().rev().take(6).collect();
+                let message = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+                let offline = out.status.code() == Some(3);
+                warn!(offline, "fetching the models failed: {message}");
+                FetchState::Failed { message: if offline { format!("offline: {message}") } else { message } }
+            }
+            Err(e) => FetchState::Failed { message: format!("cannot run {FETCH_SCRIPT}: {e}") },
+        };
+        *self.fetch.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+
+    /// Loads `NAME=FILE` (a JSON array of strings, or one passage per non-empty line).
+    fn load_corpus(&self, spec: &str) {
+        let Some((name, file)) = spec.split_once('=') else {
+            warn!(spec, "--corpus takes NAME=FILE");
+            return;
+        };
+        let passages = std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|text| {
+            if text.trim_start().starts_with('[') {
+                serde_json::from_str::<Vec<String>>(&text).map_err(|e| e.to_string())
+            } else {
+                Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+            }
+        });
+        match passages.map(|p| self.server.add_corpus(name, p).map_err(|e| e.to_string())) {
+            Ok(Ok(n)) => info!(corpus = name, passages = n, "corpus embedded"),
+            Ok(Err(e)) | Err(e) => warn!(corpus = name, file, error = %e, "corpus not loaded"),
+        }
+        self.corpora_pending.lock().unwrap_or_else(|p| p.into_inner()).retain(|c| c != name);
+    }
+
+    /// A model error as the service answers it; a missing model while the fetch runs is a 503
+    /// that says so and asks the client to come back.
+    fn failure(&self, e: ModelError) -> ModelFailure {
+        let status = match e.class() {
+            ErrorClass::BadInput => 422,
+            ErrorClass::Unavailable => 503,
+            ErrorClass::Overloaded => 429,
+            ErrorClass::Deadline => 504,
+            ErrorClass::Internal => 500,
+        };
+        let fetching = self.fetch_state() == FetchState::Running;
+        let retry_after_secs = match e.class() {
+            ErrorClass::Overloaded => Some(1),
+            ErrorClass::Unavailable if fetching => Some(RETRY_WHILE_PREPARING_SECS),
+            _ => None,
+        };
+        if fetching && e.code() == "model_missing" {
+            return ModelFailure {
+                status: 503,
+                code: "model_fetching",
+                message: format!("{e}; the server is fetching the models now (first use): retry shortly"),
+                details: e.details(),
+                retry_after_secs,
+            };
+        }
+        ModelFailure { status, code: e.code(), message: e.to_string(), details: e.details(), retry_after_secs }
+    }
+
+    fn resolve(&self, name: Option<&str>, kind: ModelKind) -> Result<Option<String>, ModelFailure> {
+        self.server.resolve_name(name, kind).map(Some).map_err(|e| self.failure(e))
+    }
+}
+
+fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ModelFailure> {
+    serde_json::from_value(value).map_err(|e| ModelFailure::invalid_request(e.to_string()))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Value, ModelFailure> {
+    serde_json::to_value(value).map_err(|e| ModelFailure::invalid_request(e.to_string()))
+}
+
+fn body<T: Serialize>(value: &T) -> Result<Vec<u8>, ModelFailure> {
+    serde_json::to_vec(value).map_err(|e| ModelFailure {
+        status: 500,
+        code: "internal",
+        message: format!("encoding: {e}"),
+        details: json!({}),
+        retry_after_secs: None,
+    })
+}
+
+impl ModelRuntime for HostModels {
+    fn fingerprint(&self) -> String {
+        self.fingerprint.clone()
+    }
+
+    fn canonical(&self, route: ModelRoute, request: Value) -> Result<Value, ModelFailure> {
+        match route {
+            ModelRoute::Embed => {
+                let mut r: EmbedRequest = decode(request)?;
+                r.model = self.resolve(r.model.as_deref(), ModelKind::Embedding)?;
+                encode(&r)
+            }
+            ModelRoute::Nli => {
+                let mut r: NliRequest = decode(request)?;
+                // One form: `premises` + `hypotheses` become `pairs`.
+                let pairs: Vec<NliPair> = isl_models::api::nli_pairs(&r)
+                    .map_err(|e| self.failure(e))?
+                    .into_iter()
+                    .map(|(p, h)| NliPair { premise: p.to_string(), hypothesis: h.to_string() })
+                    .collect();
+                r.pairs = pairs;
+                r.premises = None;
+                r.hypotheses = None;
+                r.model = self.resolve(r.model.as_deref(), ModelKind::Nli)?;
+                encode(&r)
+            }
+            ModelRoute::Verify => {
+                let mut r: VerifyRequest = decode(request)?;
+                r.top_k = Some(r.top_k.unwrap_or(self.server.limits().default_top_k));
+                r.embedding_model = self.resolve(r.embedding_model.as_deref(), ModelKind::Embedding)?;
+                r.nli_model = self.resolve(r.nli_model.as_deref(), ModelKind::Nli)?;
+                encode(&r)
+            }
+            ModelRoute::Forecast => {
+                let mut r: ForecastRequest = decode(request)?;
+                r.model = self.resolve(r.model.as_deref(), ModelKind::Forecast)?;
+                encode(&r)
+            }
+        }
+    }
+
+    fn answer(&self, route: ModelRoute, canonical: &Value, budget: Duration) -> Result<ModelAnswer, ModelFailure> {
+        let deadline = Instant::now().checked_add(budget);
+        let fail = |e| self.failure(e);
+        match route {
+            ModelRoute::Embed => {
+                let r: EmbedRequest = decode(canonical.clone())?;
+                let out = self.server.embed(&r, deadline).map_err(fail)?;
+                Ok(ModelAnswer { body: body(&out)?, stages: Vec::new() })
+            }
+            ModelRoute::Nli => {
+                let r: NliRequest = decode(canonical.clone())?;
+                let out = self.server.nli(&r, deadline).map_err(fail)?;
+                Ok(ModelAnswer { body: body(&out)?, stages: Vec::new() })
+            }
+            ModelRoute::Verify => {
+                let r: VerifyRequest = decode(canonical.clone())?;
+                if r.corpus
+                    .as_deref()
+                    .is_some_and(|c| self.corpora_pending.lock().is_ok_and(|p| p.iter().any(|n| n == c)))
+                {
+                    return Err(ModelFailure {
+                        status: 503,
+                        code: "corpus_loading",
+                        message: format!("corpus '{}' is still being embedded", r.corpus.as_deref().unwrap_or("")),
+                        details: json!({}),
+                        retry_after_secs: Some(RETRY_WHILE_PREPARING_SECS),
+                    });
+                }
+                let out = self.server.verify(&r, deadline).map_err(fail)?;
+                let t = &out.timings_ms;
+                let stages =
+                    vec![("embed", t.embed), ("retrieve", t.retrieve), ("nli", t.nli), ("aggregate", t.aggregate)];
+                Ok(ModelAnswer { body: body(&out)?, stages })
+            }
+            ModelRoute::Forecast => {
+                let r: ForecastRequest = decode(canonical.clone())?;
+                let out = self.server.forecast(&r).map_err(fail)?;
+                let t = &out.timings_ms;
+                let stages =
+                    vec![("parse", t.parse), ("features", t.features), ("model", t.model), ("inverse", t.inverse)];
+                Ok(ModelAnswer { body: body(&out)?, stages })
+            }
+        }
+    }
+
+    fn health(&self) -> Value {
+        let warmup = match self.warmup.load(Ordering::SeqCst) {
+            WARMUP_RUNNING => "running",
+            WARMUP_DONE => "done",
+            _ => "not_requested",
+        };
+        let corpora: Vec<Value> =
+            self.server.corpora().into_iter().map(|(name, n)| json!({"name": name, "passages": n})).collect();
+        json!({
+            "dir": self.server.registry().config().dir.display().to_string(),
+            "fetch": self.fetch_state(),
+            "warmup": warmup,
+            "models": self.server.registry().status(),
+            "batchers": self.server.batchers(),
+            "corpora": corpora,
+            "resident_bytes": isl_models::registry::resident_bytes(),
+        })
+    }
+
+    fn ready(&self) -> bool {
+        self.warmup.load(Ordering::SeqCst) != WARMUP_RUNNING
+    }
+}
+
+/// `isl tune-batch MODEL`: sweeps batch sizes on a built-in set of texts (or `--texts FILE`,
+/// one per line) and prints throughput, latency and memory per size with a recommendation.
+pub fn tune_batch(args: &crate::cli::TuneArgs) -> Result<isl_models::tune::TuneReport, String> {
+    let registry = Registry::new(RegistryConfig::new(args.models.models_dir()));
+    let texts: Vec<String> = match &args.texts {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => TUNE_TEXTS.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
+    };
+    let spec = registry
+        .specs()
+        .into_iter()
+        .find(|s| s.name == args.model)
+        .map(|s| s.kind)
+        .ok_or_else(|| format!("unknown model '{}'; known: {}", args.model, registry.names().join(", ")))?;
+    let sizes = &args.sizes;
+    match spec {
+        ModelKind::Embedding => {
+            let m = registry.embedding(Some(&args.model)).map_err(|e| e.to_string())?;
+            isl_models::tune::tune_embedding(&m, &texts, sizes, args.reps).map_err(|e| e.to_string())
+        }
+        ModelKind::Nli => {
+            let m = registry.nli(Some(&args.model)).map_err(|e| e.to_string())?;
+            let pairs: Vec<(String, String)> =
+                texts.iter().zip(texts.iter().skip(1)).map(|(a, b)| (a.clone(), b.clone())).collect();
+            isl_models::tune::tune_nli(&m, &pairs, sizes, args.reps).map_err(|e| e.to_string())
+        }
+        ModelKind::Forecast => {
+            Err("the forecaster answers a whole horizon in one call per request; it has no batch size to tune".into())
+        }
+    }
+}
+
+/// Texts for `isl tune-batch` (the timing set of isl-models: mixed lengths).
+const TUNE_TEXTS: &str = include_str!("../../crates/isl-models/examples/timing_texts.txt");
+
+/// The default models directory as a path (for `--models-dir`).
+pub fn default_dir() -> PathBuf {
+    isl_models::default_models_dir()
+}

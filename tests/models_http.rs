@@ -1,0 +1,377 @@
+//! End-to-end tests of the model routes (`/v1/embed`, `/v1/nli`, `/v1/verify`, `/v1/forecast`)
+//! on a real `isl serve` with the real models (fetched by `scripts/fetch-models.sh` when missing;
+//! skipped with a printed reason only when the fetch reports that it is offline).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use isl::client::ClientResponse;
+use serde_json::{Value, json};
+
+mod common;
+use common::Server;
+
+/// The fetched models' directory; `None` when offline.
+fn models_dir() -> Option<PathBuf> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    DIR.get_or_init(|| {
+        let dir = isl_models::default_models_dir();
+        let registry = isl_models::Registry::new(isl_models::RegistryConfig::new(&dir));
+        let missing =
+            registry.specs().iter().filter(|s| !s.files.is_empty()).any(|s| registry.check_files(&s.name).is_err());
+        if missing {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-models.sh");
+            let out =
+                Command::new("bash").arg(script).env("ISL_MODELS_DIR", &dir).output().expect("run fetch-models.sh");
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            match out.status.code() {
+                Some(0) => {}
+                Some(3) => {
+                    eprintln!("SKIPPED: offline, the models cannot be fetched:\n{text}");
+                    return None;
+                }
+                _ => panic!("scripts/fetch-models.sh failed:\n{text}"),
+            }
+        }
+        Some(dir)
+    })
+    .clone()
+}
+
+fn serve(models_dir: &Path, extra: &[&str]) -> Server {
+    let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let dir = models_dir.to_string_lossy().into_owned();
+    Server::spawn(&args, &[("ISL_MODELS_DIR", dir.as_str())])
+}
+
+async fn post(server: &Server, path: &str, body: &Value) -> ClientResponse {
+    server.send("POST", path, &[("content-type", "application/json")], serde_json::to_vec(body).unwrap()).await
+}
+
+fn assert_error(r: &ClientResponse, status: u16, code: &str) -> Value {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json().expect("JSON error body");
+    assert_eq!(v["error"]["code"], code, "{v}");
+    assert!(v["error"]["message"].is_string() && v["error"]["details"].is_object(), "{v}");
+    v["error"].clone()
+}
+
+fn hourly(n: usize) -> (Vec<i64>, Vec<f64>) {
+    let ts = (0..n as i64).map(|h| 1_717_200_000 + 3600 * h).collect();
+    let vs = (0..n).map(|h| 10.0 + (h as f64 * std::f64::consts::PI / 12.0).sin()).collect();
+    (ts, vs)
+}
+
+fn vectors(v: &Value) -> Vec<Vec<f32>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+fn reference() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/isl-models/tests/data/reference.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn forecast_is_cached_tagged_timed_and_checked_without_fetched_models() {
+    // The forecaster is built in: it answers even where no model was fetched.
+    let server = serve(Path::new("/nonexistent/isl-models"), &["--fetch-models", "false"]);
+    let (ts, vs) = hourly(72);
+    let body = json!({"timestamps": ts, "values": vs, "horizon": 30});
+    let r = post(&server, "/v1/forecast", &body).await;
+    assert_eq!((r.status, r.header("x-cache")), (200, Some("miss")), "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json().unwrap();
+    assert_eq!(v["forecast"].as_array().unwrap().len(), 30);
+    assert_eq!(v["timestamps"][0], json!(1_717_200_000 + 3600 * 72));
+    assert_eq!(v["step_seconds"], json!(3600.0));
+    assert!(v["timings_ms"]["model"].is_number(), "{v}");
+    let timing = r.header("server-timing").unwrap();
+    for stage in ["parse;dur=", "features;dur=", "model;dur=", "inverse;dur="] {
+        assert!(timing.contains(stage), "{timing}");
+    }
+    // The same question again, as GET: the cached body and ETag.
+    let target = format!("/v1/forecast?q={}", isl_service::encode_query(&serde_json::to_vec(&body).unwrap()));
+    let g = server.send("GET", &target, &[], Bytes::new()).await;
+    assert_eq!((g.status, g.header("x-cache")), (200, Some("hit")));
+    assert_eq!((g.body.clone(), g.header("etag")), (r.body.clone(), r.header("etag")));
+    let etag = r.header("etag").unwrap();
+    let n = server.send("GET", &target, &[("if-none-match", etag)], Bytes::new()).await;
+    assert_eq!(n.status, 304);
+
+    let (mut ts2, vs2) = hourly(72);
+    ts2.swap(10, 11);
+    let bad = [
+        (json!({"timestamps": &ts[..10], "values": &vs[..10], "horizon": 30}), "series_too_short"),
+        (json!({"timestamps": ts2, "values": vs2, "horizon": 30}), "unsorted_timestamps"),
+        (json!({"timestamps": ts, "values": &vs[..71], "horizon": 30}), "mismatched_lengths"),
+        (json!({"timestamps": ts, "values": vs, "horizon": 0}), "invalid_horizon"),
+        (json!({"timestamps": ts, "values": vs, "horizon": 30, "model": "nope"}), "unknown_model"),
+        (json!({"timestamps": ts, "values": vs, "horizon": 30, "extra": 1}), "invalid_request"),
+    ];
+    for (body, code) in bad {
+        assert_error(&post(&server, "/v1/forecast", &body).await, 422, code);
+    }
+    let r = server
+        .send(
+            "POST",
+            "/v1/forecast",
+            &[("content-type", "application/json")],
+            Bytes::from_static(b"{\"timestamps\": ["),
+        )
+        .await;
+    assert_error(&r, 400, "malformed_json");
+}
+
+#[tokio::test]
+async fn missing_models_answer_503_naming_the_fetch_command_and_the_server_keeps_serving() {
+    let server = serve(Path::new("/nonexistent/isl-models"), &["--fetch-models", "false"]);
+    let cases = [
+        ("/v1/embed", json!({"texts": ["a text"]})),
+        ("/v1/nli", json!({"pairs": [{"premise": "p", "hypothesis": "h"}]})),
+        ("/v1/verify", json!({"claims": ["c"], "evidence": ["e"]})),
+    ];
+    for (path, body) in &cases {
+        let e = assert_error(&post(&server, path, body).await, 503, "model_missing");
+        assert!(e["message"].as_str().unwrap().contains("scripts/fetch-models.sh"), "{e}");
+    }
+    // Unknown names are the request's fault, whatever is on disk.
+    assert_error(&post(&server, "/v1/embed", &json!({"texts": ["a"], "model": "nope"})).await, 422, "unknown_model");
+    let h = server.send("GET", "/health", &[], Bytes::new()).await.json().unwrap();
+    assert_eq!(h["models"]["fetch"]["state"], "disabled", "{h}");
+    assert_eq!(h["ready"], true);
+    let r = post(&server, "/v1/causal/validate", &json!({"dag": {"edges": [["X", "Y"]]}})).await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn embeddings_nli_and_verification_over_http() {
+    let Some(dir) = models_dir() else { return };
+    let server = serve(&dir, &["--max-texts", "16"]);
+    let reference = reference();
+    let texts: Vec<String> = serde_json::from_value(reference["texts"].clone()).unwrap();
+
+    let r = post(&server, "/v1/embed", &json!({"texts": texts})).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json().unwrap();
+    assert_eq!((v["model"].as_str(), v["dimensions"].as_u64()), (Some("all-MiniLM-L6-v2"), Some(384)));
+    let got = vectors(&v["embeddings"]);
+    for (i, (g, want)) in got.iter().zip(vectors(&reference["embeddings"])).enumerate() {
+        let c = cosine(g, &want);
+        assert!(c >= 0.999, "text {i}: cosine {c} with onnxruntime's vector");
+        assert!((g.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+
+    // NLI on the reference pairs: the label onnxruntime's probabilities give.
+    let pairs: Vec<Value> =
+        reference["pairs"].as_array().unwrap().iter().map(|p| json!({"premise": p[0], "hypothesis": p[1]})).collect();
+    let r = post(&server, "/v1/nli", &json!({"pairs": pairs})).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json().unwrap();
+    for (res, want) in v["results"].as_array().unwrap().iter().zip(reference["nli_scores"].as_array().unwrap()) {
+        let s = &res["scores"];
+        let total =
+            s["entailment"].as_f64().unwrap() + s["neutral"].as_f64().unwrap() + s["contradiction"].as_f64().unwrap();
+        assert!((total - 1.0).abs() < 1e-4, "{res}");
+        let labels = ["entailment", "neutral", "contradiction"];
+        let want: Vec<f64> = labels.iter().map(|k| want[k].as_f64().unwrap()).collect();
+        let best = ["entailment", "neutral", "contradiction"]
+            .iter()
+            .map(|k| s[k].as_f64().unwrap())
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap();
+        for (k, w) in ["entailment", "neutral", "contradiction"].iter().zip(&want) {
+            assert!((s[k].as_f64().unwrap() - w).abs() < 1e-3, "{res} vs {want:?}");
+        }
+        assert_eq!(res["label"], labels[best.0]);
+    }
+    // The two-list form is the same question: the same cache entry and ETag.
+    let premises: Vec<&Value> = pairs.iter().map(|p| &p["premise"]).collect();
+    let hypotheses: Vec<&Value> = pairs.iter().map(|p| &p["hypothesis"]).collect();
+    let r2 = post(&server, "/v1/nli", &json!({"premises": premises, "hypotheses": hypotheses})).await;
+    assert_eq!((r2.status, r2.header("x-cache"), r2.header("etag")), (200, Some("hit"), r.header("etag")));
+
+    let evidence = [
+        "The Eiffel Tower is in Paris and was completed in 1889.",
+        "Bananas are rich in potassium.",
+        "The supplier shall deliver the goods within thirty days of the order.",
+    ];
+    let body = json!({"claims": ["The supplier must deliver within thirty days.", "The moon is made of cheese."], "evidence": evidence, "top_k": 2});
+    let r = post(&server, "/v1/verify", &body).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json().unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for res in results {
+        assert!(["supported", "refuted", "not_enough_evidence"].contains(&res["verdict"].as_str().unwrap()), "{res}");
+        assert_eq!(res["evidence"].as_array().unwrap().len(), 2);
+        let c = res["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&c));
+    }
+    // Retrieval: the delivery clause is the first claim's best passage.
+    assert_eq!(results[0]["evidence"][0]["text"], evidence[2]);
+    let timing = r.header("server-timing").unwrap();
+    for stage in ["embed;dur=", "retrieve;dur=", "nli;dur=", "aggregate;dur="] {
+        assert!(timing.contains(stage), "{timing}");
+    }
+    for stage in ["embed", "retrieve", "nli", "aggregate", "total"] {
+        assert!(v["timings_ms"][stage].is_number(), "{v}");
+    }
+
+    // Bad input: each its own 422, and the server keeps serving.
+    let long = "word ".repeat(2000);
+    let bad = [
+        ("/v1/embed", json!({"texts": []}), "empty_input"),
+        ("/v1/embed", json!({"texts": ["ok", "  "]}), "empty_text"),
+        ("/v1/embed", json!({"texts": vec!["t"; 17]}), "too_many_items"),
+        ("/v1/embed", json!({"texts": [long], "truncate": false}), "text_too_long"),
+        ("/v1/nli", json!({"premises": ["a", "b"], "hypotheses": ["c"]}), "mismatched_lengths"),
+        ("/v1/nli", json!({"pairs": []}), "empty_input"),
+        ("/v1/verify", json!({"claims": ["c"], "evidence": []}), "empty_input"),
+        ("/v1/verify", json!({"claims": ["c"], "evidence": ["e"], "top_k": 0}), "invalid_request"),
+        ("/v1/verify", json!({"claims": ["c"], "corpus": "unknown"}), "invalid_request"),
+    ];
+    for (path, body, code) in bad {
+        assert_error(&post(&server, path, &body).await, 422, code);
+    }
+    // A long text is cut to the model's limit by default, and said so.
+    let r = post(&server, "/v1/embed", &json!({"texts": ["short", "word ".repeat(2000)]})).await;
+    assert_eq!(r.json().unwrap()["truncated"], json!([1]));
+}
+
+#[tokio::test]
+async fn concurrent_requests_of_different_lengths_each_get_their_own_embeddings() {
+    let Some(dir) = models_dir() else { return };
+    let server = serve(&dir, &["--batch-delay-ms", "5"]);
+    let texts: Vec<String> = (0..24)
+        .map(|i| format!("Request {i} says: {}", "the quick brown fox jumps over the lazy dog ".repeat(1 + i % 7)))
+        .collect();
+    // Alone first (one text per request, one after the other).
+    let mut alone = Vec::new();
+    for t in &texts {
+        let v = post(&server, "/v1/embed", &json!({"texts": [t], "truncate": true})).await.json().unwrap();
+        alone.push(vectors(&v["embeddings"]).remove(0));
+    }
+    // Then all at once, as distinct requests (a different field order: not cache hits).
+    let before = server.send("GET", "/health", &[], Bytes::new()).await.json().unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, t) in texts.iter().enumerate() {
+        let body = serde_json::to_vec(&json!({"truncate": true, "texts": [t, "padding text"]})).unwrap();
+        let addr = server.addr.clone();
+        tasks.spawn(async move {
+            let mut conn = isl::client::Connection::connect(&addr).await.expect("connect");
+            let r = conn.send("POST", "/v1/embed", &[("content-type", "application/json")], body.into()).await;
+            (i, r.expect("request"))
+        });
+    }
+    let mut answers: Vec<Option<ClientResponse>> = (0..texts.len()).map(|_| None).collect();
+    while let Some(done) = tasks.join_next().await {
+        let (i, r) = done.expect("task");
+        answers[i] = Some(r);
+    }
+    let answers: Vec<ClientResponse> = answers.into_iter().map(|r| r.expect("every request answered")).collect();
+    for (i, r) in answers.iter().enumerate() {
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let got = vectors(&r.json().unwrap()["embeddings"]);
+        let c = cosine(&got[0], &alone[i]);
+        assert!(c > 0.9999, "request {i} got another text's embedding (cosine {c})");
+        let best = (0..texts.len()).max_by(|&a, &b| cosine(&got[0], &alone[a]).total_cmp(&cosine(&got[0], &alone[b])));
+        assert_eq!(best, Some(i));
+    }
+    let after = server.send("GET", "/health", &[], Bytes::new()).await.json().unwrap();
+    let count = |h: &Value, k: &str| h["models"]["batchers"][0][k].as_u64().unwrap_or(0);
+    let (items, batches) =
+        (count(&after, "items") - count(&before, "items"), count(&after, "batches") - count(&before, "batches"));
+    assert_eq!(items, 48);
+    assert!(batches < items, "concurrent requests were not merged: {batches} batches for {items} items");
+}
+
+#[tokio::test]
+async fn a_full_batch_queue_answers_429_and_a_corrupt_model_503() {
+    let Some(dir) = models_dir() else { return };
+    let server = serve(&dir, &["--batch-queue", "1"]);
+    let r = post(&server, "/v1/embed", &json!({"texts": ["one", "two"]})).await;
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_error(&r, 429, "overloaded");
+    assert_eq!(post(&server, "/v1/embed", &json!({"texts": ["one"]})).await.status, 200);
+    drop(server);
+
+    // A models directory whose embedding tokenizer is damaged: 503 at load, named.
+    let damaged = std::env::temp_dir().join(format!("isl-models-damaged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&damaged);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        if !entry.file_type().unwrap().is_dir() {
+            continue;
+        }
+        let sub = damaged.join(entry.file_name());
+        std::fs::create_dir_all(&sub).unwrap();
+        for file in std::fs::read_dir(entry.path()).unwrap() {
+            let file = file.unwrap();
+            std::os::unix::fs::symlink(file.path(), sub.join(file.file_name())).unwrap();
+        }
+    }
+    let tok = damaged.join("all-minilm-l6-v2/tokenizer.json");
+    std::fs::remove_file(&tok).unwrap();
+    std::fs::write(&tok, b"{\"not\": \"a tokenizer\"}").unwrap();
+    let server = serve(&damaged, &["--fetch-models", "false"]);
+    let e = assert_error(&post(&server, "/v1/embed", &json!({"texts": ["one"]})).await, 503, "model_corrupt");
+    assert!(e["message"].as_str().unwrap().contains("sha256"), "{e}");
+    assert_eq!(post(&server, "/v1/nli", &json!({"pairs": [{"premise": "p", "hypothesis": "h"}]})).await.status, 200);
+    let _ = std::fs::remove_dir_all(&damaged);
+}
+
+#[tokio::test]
+async fn warmup_holds_readiness_and_a_named_corpus_serves_verify() {
+    let Some(dir) = models_dir() else { return };
+    let corpus = std::env::temp_dir().join(format!("isl-corpus-{}.txt", std::process::id()));
+    std::fs::write(&corpus, "Water boils at 100 degrees Celsius at sea level.\nParis is the capital of France.\n")
+        .unwrap();
+    let spec = format!("facts={}", corpus.display());
+    let server = serve(&dir, &["--warmup", "--corpus", &spec]);
+    let start = Instant::now();
+    let health = loop {
+        let r = server.send("GET", "/health", &[], Bytes::new()).await;
+        let v = r.json().unwrap();
+        if r.status == 200 {
+            break v;
+        }
+        assert_eq!((r.status, v["ready"].as_bool()), (503, Some(false)), "{v}");
+        assert!(start.elapsed() < Duration::from_secs(300), "warm-up did not finish: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(health["ready"], true);
+    for m in health["models"]["models"].as_array().unwrap() {
+        assert_eq!(m["state"], "warm", "{health}");
+        assert!(m["load"]["load_ms"].is_number());
+    }
+    let body = json!({"claims": ["Paris is the capital of France."], "corpus": "facts", "top_k": 1});
+    // The corpus is embedded in the background after the warm-up; wait for it too.
+    let r = loop {
+        let r = post(&server, "/v1/verify", &body).await;
+        if r.status != 503 || start.elapsed() > Duration::from_secs(300) {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json().unwrap();
+    assert_eq!(v["results"][0]["evidence"][0]["text"], "Paris is the capital of France.");
+    let _ = std::fs::remove_file(&corpus);
+}
