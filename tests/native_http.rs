@@ -284,8 +284,9 @@ fn bench_command_reports_json() {
 }
 
 /// `isl serve --backend gpu` on whatever Vulkan adapter the machine has (lavapipe in CI, which
-/// `scripts/test.sh` installs): requests run on the GPU and agree with the CPU; what the GPU
-/// cannot run (evidence) comes from the CPU with a warning; both are counted. Skips, saying why,
+/// `scripts/test.sh` installs): requests run on the GPU (evidence included) and agree with the
+/// CPU; what the GPU cannot run (a model past the shader's registers) comes from the CPU with a
+/// warning; both are counted. Skips, saying why,
 /// where no adapter exists (`ISL_REQUIRE_GPU=1` makes that a failure).
 #[tokio::test]
 async fn the_gpu_backend_answers_like_the_cpu_and_falls_back_with_a_warning() {
@@ -328,15 +329,27 @@ async fn the_gpu_backend_answers_like_the_cpu_and_falls_back_with_a_warning() {
     // With the server's default (`--backend gpu`), a request that names no backend goes there too.
     let default = server.post("/v1/counterfactual", &json!({"model": model, "outcome": "Z", "samples": 5000})).await;
     assert_eq!(default.json().unwrap()["backend"], "gpu");
-    // Evidence is weighted on the CPU: the answer says so.
-    let weighted = server
-        .post("/v1/counterfactual", &json!({"model": model, "outcome": "Z", "evidence": {"X": 1.5}, "samples": 2000}))
+    // Evidence (likelihood weighting) runs on the GPU too, and agrees with the CPU.
+    let ask_weighted = |backend: &str| json!({"model": model, "outcome": "Z", "evidence": {"X": 1.5}, "samples": 20_000, "backend": backend});
+    let weighted = server.post("/v1/counterfactual", &ask_weighted("gpu")).await.json().unwrap();
+    let weighted_cpu = server.post("/v1/counterfactual", &ask_weighted("cpu")).await.json().unwrap();
+    assert_eq!(weighted["backend"], "gpu", "{weighted}");
+    for field in ["mean", "std", "effective_sample_size"] {
+        assert!(close(&weighted[field], &weighted_cpu[field]), "{field}: {weighted} vs {weighted_cpu}");
+    }
+    // What the GPU cannot run (more registers than a shader allows) comes from the CPU, saying so.
+    let mut nodes: Vec<Value> =
+        (0..600).map(|i| json!({"name": format!("N{i}"), "noise": {"dist": "normal", "mean": 0, "std": 1}})).collect();
+    let sum: Vec<String> = (0..600).map(|i| format!("N{i}")).collect();
+    nodes.push(json!({"name": "Total", "expr": sum.join("+")}));
+    let big = server
+        .post("/v1/counterfactual", &json!({"model": {"nodes": nodes}, "outcome": "Total", "samples": 2000}))
         .await
         .json()
         .unwrap();
-    assert_eq!(weighted["backend"], "cpu");
-    assert!(weighted["warnings"][0].as_str().unwrap().contains("likelihood weighting"), "{weighted}");
+    assert_eq!(big["backend"], "cpu");
+    assert!(big["warnings"][0].as_str().unwrap().contains("registers"), "{big}");
     let metrics = String::from_utf8(server.send("GET", "/metrics", &[], Bytes::new()).await.body.to_vec()).unwrap();
-    assert!(metrics.contains("isl_mc_backend_runs_total{backend=\"gpu\",outcome=\"answered\"} 2"), "{metrics}");
+    assert!(metrics.contains("isl_mc_backend_runs_total{backend=\"gpu\",outcome=\"answered\"} 3"), "{metrics}");
     assert!(metrics.contains("isl_mc_backend_runs_total{backend=\"gpu\",outcome=\"unsupported\"} 1"), "{metrics}");
 }

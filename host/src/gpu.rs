@@ -66,6 +66,25 @@ impl GpuAccelerator {
     }
 }
 
+impl GpuAccelerator {
+    /// An accelerator over an engine already open (no background thread, no measurement): `auto`
+    /// sends runs of at least `min_samples` to it, none without. For embedding and tests.
+    pub fn with_engine(engine: GpuEngine, min_samples: Option<u64>) -> Arc<GpuAccelerator> {
+        let accel = GpuAccelerator {
+            engine: OnceLock::new(),
+            min_samples: AtomicU64::new(min_samples.unwrap_or(NEVER)),
+            lost: AtomicBool::new(false),
+        };
+        let _ = accel.engine.set(engine);
+        Arc::new(accel)
+    }
+
+    /// The engine, once the device is open.
+    pub fn engine(&self) -> Option<&GpuEngine> {
+        self.engine.get()
+    }
+}
+
 /// The smallest sample count (among 2¹⁶, 2¹⁸, 2²⁰, 2²²) from which the GPU answered faster than
 /// the CPU at every measured size; `None` if it never did. Stops early once the GPU is clearly
 /// behind (lavapipe is measured in about half a second).
@@ -144,5 +163,43 @@ impl McAccelerator for GpuAccelerator {
                 AccelOutcome::DeviceError(e.to_string())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared(samples: u64) -> PreparedCounterfactual {
+        let req: CounterfactualRequest = serde_json::from_value(json!({
+            "model": crate::bench::linear_model(5, 1), "outcome": "X4", "samples": samples, "seed": 2,
+            "backend": "gpu",
+        }))
+        .expect("request");
+        PreparedCounterfactual::new(&req, &McOptions::default()).expect("prepared")
+    }
+
+    /// A real device destroyed under the accelerator (`wgpu::Device::destroy`): the request gets
+    /// a device error (the service answers it on the CPU), and the GPU is no longer offered.
+    #[test]
+    fn a_lost_device_is_a_device_error_and_marks_the_gpu_unavailable() {
+        let engine = match GpuEngine::new() {
+            Ok(Some(engine)) => engine,
+            other => {
+                assert!(std::env::var_os("ISL_REQUIRE_GPU").is_none(), "no GPU adapter: {other:?}");
+                eprintln!("SKIP: no Vulkan adapter ({other:?})");
+                return;
+            }
+        };
+        let accel = GpuAccelerator::with_engine(engine, Some(1000));
+        assert!(accel.available());
+        assert_eq!(accel.auto_min_samples(), Some(1000));
+        assert!(matches!(accel.counterfactual(&prepared(10_000), &|| false), AccelOutcome::Answered(_)));
+        accel.engine().expect("engine").simulate_device_loss();
+        match accel.counterfactual(&prepared(10_000), &|| false) {
+            AccelOutcome::DeviceError(message) => assert!(message.contains("device"), "{message}"),
+            other => panic!("after the device was destroyed: {other:?}"),
+        }
+        assert!(!accel.available(), "a lost device is not offered again");
     }
 }

@@ -208,7 +208,8 @@ impl Device {
         }));
         let f = faults.clone();
         device.set_device_lost_callback(move |reason, message| {
-            lock(&f).lost.get_or_insert_with(|| format!("{reason:?}: {message}"));
+            let why = if message.is_empty() { format!("{reason:?}") } else { format!("{reason:?}: {message}") };
+            lock(&f).lost.get_or_insert(why);
         });
         let chunk =
             if chunk == 0 { if info.device_type == wgpu::DeviceType::Cpu { 1 << 20 } else { 1 << 24 } } else { chunk };
