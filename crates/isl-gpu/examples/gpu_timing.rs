@@ -9,7 +9,9 @@
 //! the level-A histogram, reading back only workgroup records) and the whole counterfactual route
 //! (the moments pass, one or two quantile refinement passes, 5 quantiles and a threshold); for
 //! the CPU on all threads: the draws alone (in blocks of 2^22, nothing kept) and, up to 10^7, the
-//! whole route (which stores every sample and selects exact quantiles).
+//! whole route (which stores every sample and selects exact quantiles). Then the same route with
+//! evidence (N10 observed: likelihood weighting), on the GPU (the weighted moments pass, the
+//! weighted level-A histogram pass and one or two refinement passes) and, up to 10^7, the CPU.
 //!
 //! Figures on the development VM (2 shared vCPUs, no GPU), lavapipe (Mesa 22.3.6, LLVM 15, 256-bit
 //! AVX2) as the "GPU", 2^20 samples per dispatch, `gpu_timing 8`: a moments pass 2.8e6 samples/s
@@ -123,6 +125,18 @@ fn main() {
             &|| false,
         );
     }
+    // Warm-up of the run with evidence: its shader has a second entry point (the weighted
+    // moments), compiled on first use.
+    {
+        let wreq: CounterfactualRequest = serde_json::from_value(json!({
+            "model": spec_json, "outcome": outcome, "samples": 1 << 16, "seed": 1, "threshold": 2.0,
+            "evidence": {"N10": EVIDENCE}
+        }))
+        .expect("request");
+        let t = Instant::now();
+        gpu.counterfactual(&wreq, &opts, &|| false).expect("warm-up with evidence");
+        println!("first run with evidence (compiles its pipeline): {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    }
     for e in 6..=max_exp {
         let n = 10u64.pow(e);
         println!("10^{e} samples:");
@@ -175,5 +189,38 @@ fn main() {
             sum / n as f64,
             m.mean
         );
+        // Evidence: the same question with N10 observed (likelihood weighting).
+        let mut wreq = req.clone();
+        wreq.evidence = Some([("N10".to_string(), EVIDENCE)].into_iter().collect());
+        let t = Instant::now();
+        let w = match gpu.counterfactual(&wreq, &opts, &|| false).expect("gpu weighted route") {
+            GpuAnswer::Answered(a) => *a,
+            GpuAnswer::Unsupported(u) => panic!("unsupported: {u}"),
+        };
+        rate("gpu route with evidence", n, nodes, t.elapsed().as_secs_f64());
+        if e <= 7 {
+            let t = Instant::now();
+            let c = counterfactual(&wreq, &opts, &cpu, &|| false).expect("cpu weighted route");
+            rate("cpu route with evidence", n, nodes, t.elapsed().as_secs_f64());
+            println!(
+                "  cpu, evidence: mean {:.6} std {:.6} median {:.6} P(>2) {:.6} ESS {:.1}",
+                c.mean,
+                c.std,
+                c.quantiles["0.5"],
+                c.probability_above.unwrap_or(f64::NAN),
+                c.effective_sample_size.unwrap_or(f64::NAN)
+            );
+        }
+        println!(
+            "  gpu, evidence: mean {:.6} std {:.6} median {:.6} P(>2) {:.6} ESS {:.1}",
+            w.mean,
+            w.std,
+            w.quantiles["0.5"],
+            w.probability_above.unwrap_or(f64::NAN),
+            w.effective_sample_size.unwrap_or(f64::NAN)
+        );
     }
 }
+
+/// The observed value of N10 in the runs with evidence.
+const EVIDENCE: f64 = 1.0;

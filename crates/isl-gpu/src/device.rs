@@ -392,7 +392,10 @@ pub(crate) struct Pass<'a> {
     pub start: u64,
     pub count: u64,
     pub threshold: f32,
-    pub shifts: Option<(&'a [f32], f32)>,
+    /// Importance-sampling shifts per slot (the kernel's `shifted` runs), if any.
+    pub shifts: Option<&'a [f32]>,
+    /// The reference of the weights `exp(lw − wref)` (modes 2, 4, 5).
+    pub wref: f32,
     pub refine: Option<Refine<'a>>,
 }
 
@@ -439,8 +442,8 @@ impl Device {
         let fine_bytes = fine_len * 4 * words;
         let fine = self.buffer("fine", fine_bytes, storage);
         let fine_read = self.buffer("fine readback", fine_bytes, readback);
-        let shift_buf = self.buffer("shifts", pass.shifts.map_or(4, |s| s.0.len() as u64 * 4), storage);
-        if let Some((s, _)) = pass.shifts
+        let shift_buf = self.buffer("shifts", pass.shifts.map_or(4, |s| s.len() as u64 * 4), storage);
+        if let Some(s) = pass.shifts
             && !s.is_empty()
         {
             let bytes: Vec<u8> = s.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -475,7 +478,7 @@ impl Device {
             mode: pass.mode,
             ntargets,
             threshold: pass.threshold,
-            wref: pass.shifts.map_or(0.0, |s| s.1),
+            wref: pass.wref,
             shifted: u32::from(pass.shifts.is_some()),
             ..Params::default()
         };

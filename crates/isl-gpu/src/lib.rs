@@ -261,7 +261,8 @@ impl GpuEngine {
             start: spec.start,
             count: spec.count as u64,
             threshold: 0.0,
-            shifts: shifts.as_ref().map(|(s, r)| (&s[..], *r as f32)),
+            shifts: shifts.as_ref().map(|(s, _)| &s[..]),
+            wref: shifts.as_ref().map_or(0.0, |(_, r)| *r as f32),
             refine: None,
         };
         let out = self.device.run_pass(&pipeline, &pass, &|| false)?;
@@ -393,7 +394,8 @@ impl Estimator for GpuEstimator<'_> {
             start: spec.start,
             count: spec.count as u64,
             threshold: threshold as f32,
-            shifts: Some((&shift_vec, wref as f32)),
+            shifts: Some(&shift_vec),
+            wref: wref as f32,
             refine: None,
         };
         let out = self.engine.device.run_pass(&pipeline, &pass, stop).map_err(backend_error)?;
@@ -439,7 +441,8 @@ impl GpuRun<'_> {
             start: 0,
             count: self.drawn,
             threshold: 0.0,
-            shifts: self.weighted.then_some((&[][..], self.wref())),
+            shifts: None,
+            wref: if self.weighted { self.wref() } else { 0.0 },
             refine: Some(Refine { targets, pfx_shift, bin_shift, bins }),
         };
         Ok(self.engine.device.run_pass(&self.pipeline, &pass, self.stop)?.fine)
@@ -459,7 +462,8 @@ impl GpuRun<'_> {
             start: 0,
             count: self.drawn,
             threshold: 0.0,
-            shifts: Some((&[][..], self.wref())),
+            shifts: None,
+            wref: self.wref(),
             refine: None,
         };
         Ok(self.engine.device.run_pass(&self.pipeline, &pass, self.stop)?.coarse)
@@ -572,6 +576,7 @@ impl GpuRun<'_> {
             count: n - self.drawn,
             threshold: self.threshold.map_or(f32::INFINITY, |t| t as f32),
             shifts: None,
+            wref: 0.0,
             refine: None,
         };
         let out = self.engine.device.run_pass(&self.pipeline, &pass, self.stop)?;
