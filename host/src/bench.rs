@@ -46,6 +46,19 @@ pub enum MixKind {
     /// `/v1/sensitivity` on a random 10-node linear model (default samples).
     #[value(name = "sensitivity-10")]
     Sensitivity10,
+    /// `/v1/forecast`: a week of hourly values (a daily cycle, a trend and noise, varied by
+    /// seed), horizon 30.
+    #[value(name = "forecast-30")]
+    Forecast30,
+    /// `/v1/verify`: 5 claims against 10 evidence passages drawn from a pool by seed, top 3.
+    #[value(name = "verify-5x10")]
+    Verify5x10,
+    /// `/v1/embed`: 8 sentences of mixed length drawn by seed.
+    #[value(name = "embed-8")]
+    Embed8,
+    /// `/v1/nli`: 8 premise/hypothesis pairs drawn by seed.
+    #[value(name = "nli-8")]
+    Nli8,
 }
 
 impl MixKind {
@@ -55,6 +68,10 @@ impl MixKind {
             MixKind::Validate200 => Box::new(ValidateMix { nodes: 200 }),
             MixKind::Counterfactual10 => Box::new(CounterfactualMix { nodes: 10, samples: 100_000 }),
             MixKind::Sensitivity10 => Box::new(SensitivityMix { nodes: 10 }),
+            MixKind::Forecast30 => Box::new(TextMix::Forecast),
+            MixKind::Verify5x10 => Box::new(TextMix::Verify),
+            MixKind::Embed8 => Box::new(TextMix::Embed),
+            MixKind::Nli8 => Box::new(TextMix::Nli),
         }
     }
 }
@@ -162,6 +179,114 @@ impl Mix for SensitivityMix {
     fn request(&self, seed: u64) -> Value {
         let n = self.nodes.max(2);
         json!({"model": linear_model(n, seed), "outcome": format!("X{}", n - 1), "seed": seed})
+    }
+}
+
+/// Sentences the model mixes draw from (contract clauses and general facts, mixed lengths).
+const SENTENCES: [&str; 24] = [
+    "The supplier shall deliver the goods within thirty days of the purchase order.",
+    "Either party may terminate this agreement with ninety days' written notice.",
+    "The receiving party shall not disclose confidential information to any third party.",
+    "Confidential information may be shared with employees who need to know it.",
+    "Payment is due within forty-five days of the invoice date.",
+    "Late payments accrue interest at one percent per month.",
+    "The warranty covers defects in materials and workmanship for two years.",
+    "This agreement is governed by the laws of the State of New York.",
+    "Any dispute shall be resolved by binding arbitration in London.",
+    "The licensee may not reverse engineer the software.",
+    "The customer owns all data it uploads to the service.",
+    "The provider may use aggregated, anonymised data to improve the service.",
+    "Water boils at one hundred degrees Celsius at sea level.",
+    "Paris is the capital of France and its largest city.",
+    "The Eiffel Tower was completed in 1889 for the World's Fair.",
+    "Bananas are a good source of potassium.",
+    "The Pacific is the largest and deepest of the world's oceans.",
+    "Mount Everest is the highest mountain above sea level.",
+    "Light from the Sun takes about eight minutes to reach the Earth.",
+    "The human heart has four chambers.",
+    "Obligations of confidentiality survive the termination of this agreement for five years, \
+     including obligations relating to trade secrets, customer lists and pricing information.",
+    "The parties agree that the limitation of liability does not apply to breaches of confidentiality, \
+     gross negligence or wilful misconduct, nor to indemnification obligations under section nine.",
+    "Short.",
+    "The service level agreement promises 99.9 percent monthly uptime, excluding scheduled maintenance.",
+];
+
+/// The model routes' mixes (the models must be fetched; the forecaster is built in).
+#[derive(Debug, Clone, Copy)]
+pub enum TextMix {
+    /// `/v1/forecast`, horizon 30.
+    Forecast,
+    /// `/v1/verify`, 5 claims × 10 passages.
+    Verify,
+    /// `/v1/embed`, 8 texts.
+    Embed,
+    /// `/v1/nli`, 8 pairs.
+    Nli,
+}
+
+impl TextMix {
+    fn draw(rng: &mut SplitMix64, n: usize, seed: u64) -> Vec<String> {
+        // A distinct request per seed: the seed is part of one text.
+        (0..n)
+            .map(|i| {
+                let s = SENTENCES[rng.below(SENTENCES.len() as u64) as usize];
+                if i == 0 { format!("{s} (case {seed})") } else { s.to_string() }
+            })
+            .collect()
+    }
+}
+
+impl Mix for TextMix {
+    fn name(&self) -> &'static str {
+        match self {
+            TextMix::Forecast => "forecast-30",
+            TextMix::Verify => "verify-5x10",
+            TextMix::Embed => "embed-8",
+            TextMix::Nli => "nli-8",
+        }
+    }
+
+    fn route(&self) -> &'static str {
+        match self {
+            TextMix::Forecast => "/v1/forecast",
+            TextMix::Verify => "/v1/verify",
+            TextMix::Embed => "/v1/embed",
+            TextMix::Nli => "/v1/nli",
+        }
+    }
+
+    fn request(&self, seed: u64) -> Value {
+        let mut rng = SplitMix64::new(seed ^ 0x7e47_5eed);
+        match self {
+            TextMix::Forecast => {
+                let level = 10.0 + 10.0 * rng.next_f64();
+                let amp = 0.5 + 2.0 * rng.next_f64();
+                let trend = 0.02 * (rng.next_f64() - 0.5);
+                let start = 1_717_200_000 + 3600 * (seed % 10_000) as i64;
+                let ts: Vec<i64> = (0..168).map(|h| start + 3600 * h).collect();
+                let values: Vec<f64> = (0..168)
+                    .map(|h| {
+                        let x = level + amp * (h as f64 * std::f64::consts::PI / 12.0).sin() + trend * h as f64;
+                        ((x + 0.2 * (rng.next_f64() - 0.5)) * 1000.0).round() / 1000.0
+                    })
+                    .collect();
+                json!({"timestamps": ts, "values": values, "horizon": 30})
+            }
+            TextMix::Verify => {
+                let claims = TextMix::draw(&mut rng, 5, seed);
+                let evidence = TextMix::draw(&mut rng, 10, seed ^ 1);
+                json!({"claims": claims, "evidence": evidence, "top_k": 3})
+            }
+            TextMix::Embed => json!({"texts": TextMix::draw(&mut rng, 8, seed)}),
+            TextMix::Nli => {
+                let premises = TextMix::draw(&mut rng, 8, seed);
+                let hypotheses = TextMix::draw(&mut rng, 8, seed ^ 1);
+                let pairs: Vec<Value> =
+                    premises.iter().zip(&hypotheses).map(|(p, h)| json!({"premise": p, "hypothesis": h})).collect();
+                json!({"pairs": pairs})
+            }
+        }
     }
 }
 
@@ -658,6 +783,19 @@ mod tests {
         }
         let model = linear_model(30, 7);
         assert_eq!(model["nodes"].as_array().unwrap().len(), 30);
+    }
+
+    #[test]
+    fn model_mixes_are_distinct_requests_and_the_forecast_one_is_answered() {
+        for kind in [MixKind::Forecast30, MixKind::Verify5x10, MixKind::Embed8, MixKind::Nli8] {
+            let mix = kind.mix();
+            assert_eq!(mix.request(3), mix.request(3));
+            assert_ne!(mix.request(3), mix.request(4), "{}", mix.name());
+        }
+        let registry = isl_models::Registry::new(isl_models::RegistryConfig::new("/nonexistent"));
+        let req: isl_models::ForecastRequest = serde_json::from_value(MixKind::Forecast30.mix().request(5)).unwrap();
+        let answer = isl_models::api::forecast(&registry, &req, &isl_models::ModelLimits::default()).unwrap();
+        assert_eq!(answer.forecast.len(), 30);
     }
 
     #[test]

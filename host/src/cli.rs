@@ -80,6 +80,11 @@ pub struct ModelArgs {
     /// Most padded tokens in one batch.
     #[arg(long, env = "ISL_BATCH_TOKEN_BUDGET", default_value_t = isl_models::BatcherConfig::default().token_budget)]
     pub batch_token_budget: usize,
+    /// Batch worker threads per model, each running one single-threaded model call at a time
+    /// (0: one per core). Measured: two single-threaded calls side by side beat one call on two
+    /// threads at the batch sizes a server sees (BENCHMARKS.md).
+    #[arg(long, env = "ISL_BATCH_WORKERS", default_value_t = 0)]
+    pub batch_workers: usize,
     /// Most items waiting per model; more are refused with 429.
     #[arg(long, env = "ISL_BATCH_QUEUE", default_value_t = isl_models::BatcherConfig::default().queue_capacity)]
     pub batch_queue: usize,
@@ -111,6 +116,10 @@ impl ModelArgs {
             max_delay: std::time::Duration::from_millis(self.batch_delay_ms),
             token_budget: self.batch_token_budget,
             queue_capacity: self.batch_queue,
+            workers: match self.batch_workers {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            },
             ..isl_models::BatcherConfig::default()
         }
     }
@@ -386,5 +395,38 @@ mod tests {
         assert_eq!(c.cache.capacity_bytes, 0);
         assert_eq!(c.admin_token.as_deref(), Some("t"));
         assert_eq!(args.addr, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn model_flags_map_to_limits_and_batching() {
+        let cli = Cli::parse_from([
+            "isl",
+            "serve",
+            "--max-texts",
+            "5",
+            "--batch-workers",
+            "3",
+            "--batch-delay-ms",
+            "7",
+            "--fetch-models",
+            "false",
+            "--corpus",
+            "a=x.txt",
+            "--corpus",
+            "b=y.json",
+        ]);
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        let m = &args.models;
+        assert_eq!(m.limits().max_texts, 5);
+        assert_eq!(m.limits().max_pairs, isl_models::ModelLimits::default().max_pairs);
+        let b = m.batching();
+        assert_eq!((b.workers, b.max_delay), (3, std::time::Duration::from_millis(7)));
+        assert!(!m.fetch_models && !m.warmup);
+        assert_eq!(m.corpus, ["a=x.txt", "b=y.json"]);
+        // 0 workers: one per core.
+        let cli = Cli::parse_from(["isl", "serve"]);
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        assert!(args.models.batching().workers >= 1);
+        assert!(args.models.fetch_models);
     }
 }

@@ -68,6 +68,8 @@ impl std::fmt::Debug for HostModels {
 impl HostModels {
     /// The runtime for `args` (nothing loaded yet; see [`HostModels::start`]).
     pub fn new(args: &ModelArgs) -> Self {
+        // Parallelism comes from the batch workers (one model call each), not inside a call.
+        isl_models::runtime::set_matmul_threads(1);
         let registry = Arc::new(Registry::new(RegistryConfig::new(args.models_dir())));
         let server = ModelServer::new(registry, args.limits(), args.batching());
         // Engine version and every model file's pinned sha256: a new model changes every ETag.
