@@ -82,6 +82,8 @@ struct Shared<I, O> {
     items: AtomicU64,
     expired: AtomicU64,
     rejected: AtomicU64,
+    /// Workers running a batch now.
+    busy: std::sync::atomic::AtomicUsize,
 }
 
 /// Counters of a batcher.
@@ -130,6 +132,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
             items: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            busy: std::sync::atomic::AtomicUsize::new(0),
         });
         let workers = (0..shared.config.workers.max(1))
             .map(|i| {
@@ -267,7 +270,12 @@ fn worker<I, O>(shared: &Shared<I, O>) {
                 }
                 state = shared.wake.wait_timeout(state, due - now).map(|(s, _)| s).unwrap_or_else(|p| p.into_inner().0);
             }
-            take_batch(&mut state.queue, cfg, Instant::now())
+            let idle = cfg.workers.max(1).saturating_sub(shared.busy.load(Ordering::SeqCst));
+            let taken = take_batch(&mut state.queue, cfg, Instant::now(), idle);
+            if !taken.0.is_empty() {
+                shared.busy.fetch_add(1, Ordering::SeqCst);
+            }
+            taken
         };
         for job in expired {
             shared.expired.fetch_add(1, Ordering::Relaxed);
@@ -297,14 +305,22 @@ fn worker<I, O>(shared: &Shared<I, O>) {
                 replies.into_iter().for_each(|r| r(Err(e.clone())));
             }
         }
+        shared.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 /// Removes expired jobs and the next batch from the queue: the oldest job and the jobs closest
-/// to it in cost, within `max_batch` and the padded token budget.
+/// to it in cost, within `max_batch`, the padded token budget and a fair share of the queue
+/// (`⌈queued / idle workers⌉`, this one included, so that a lone request of many items runs on every worker at once
+/// rather than on one while the others idle; a long queue still makes full batches).
 type Jobs<I, O> = Vec<Job<I, O>>;
 
-fn take_batch<I, O>(queue: &mut Jobs<I, O>, cfg: &BatcherConfig, now: Instant) -> (Jobs<I, O>, Jobs<I, O>) {
+fn take_batch<I, O>(
+    queue: &mut Jobs<I, O>,
+    cfg: &BatcherConfig,
+    now: Instant,
+    idle_workers: usize,
+) -> (Jobs<I, O>, Jobs<I, O>) {
     let mut expired = Vec::new();
     let mut i = 0;
     while i < queue.len() {
@@ -318,12 +334,14 @@ fn take_batch<I, O>(queue: &mut Jobs<I, O>, cfg: &BatcherConfig, now: Instant) -
         return (Vec::new(), expired);
     };
     let anchor_cost = queue[anchor].cost;
+    let share = queue.len().div_ceil(idle_workers.max(1)).max(1);
+    let max_batch = cfg.max_batch.min(share);
     let mut candidates: Vec<usize> = (0..queue.len()).filter(|&i| i != anchor).collect();
     candidates.sort_by_key(|&i| (queue[i].cost.abs_diff(anchor_cost), queue[i].enqueued));
     let mut chosen = vec![anchor];
     let mut longest = anchor_cost;
     for c in candidates {
-        if chosen.len() >= cfg.max_batch {
+        if chosen.len() >= max_batch {
             break;
         }
         let l = longest.max(queue[c].cost);
@@ -375,12 +393,39 @@ mod tests {
                 reply: Box::new(|_| {}),
             })
             .collect();
-        let (b, e) = take_batch(&mut q, &cfg, t0);
+        let (b, e) = take_batch(&mut q, &cfg, t0, 1);
         assert!(e.is_empty());
         // The oldest is 10; then 10 and 9 (closest); 11 would pad four rows to 44 > 40, so it
         // waits, and 3 fits (4 × 10 = 40). The 30 and the rest wait for the next batch.
         let costs: Vec<usize> = b.iter().map(|j| j.cost).collect();
         assert_eq!(costs, vec![3, 9, 10, 10]);
         assert_eq!(q.len(), 3);
+    }
+
+    #[test]
+    fn with_several_workers_a_short_queue_is_shared_out() {
+        let t0 = Instant::now();
+        let jobs = |n: usize| -> Vec<Job<usize, usize>> {
+            (0..n)
+                .map(|k| Job {
+                    item: k,
+                    cost: 10,
+                    enqueued: t0 + Duration::from_micros(k as u64),
+                    deadline: None,
+                    reply: Box::new(|_| {}),
+                })
+                .collect()
+        };
+        let cfg = BatcherConfig { max_batch: 32, token_budget: 10_000, workers: 2, ..Default::default() };
+        // 8 items, 2 idle workers: 4 now; the other worker (now the only idle one) takes the rest.
+        let mut q = jobs(8);
+        assert_eq!(take_batch(&mut q, &cfg, t0, 2).0.len(), 4);
+        assert_eq!(take_batch(&mut q, &cfg, t0, 1).0.len(), 4);
+        // A long queue still fills whole batches.
+        let mut q = jobs(100);
+        assert_eq!(take_batch(&mut q, &cfg, t0, 2).0.len(), 32);
+        // With the other worker busy, one takes everything that fits.
+        let mut q = jobs(8);
+        assert_eq!(take_batch(&mut q, &cfg, t0, 1).0.len(), 8);
     }
 }
