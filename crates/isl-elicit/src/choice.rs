@@ -54,13 +54,18 @@ pub struct ChoiceModel {
 }
 
 /// |d|/2 is clamped here: past it every probability is exact to f64 anyway (e^{-600} ≈ 0).
-const MAX_HALF_D: f64 = 600.0;
+pub(crate) const MAX_HALF_D: f64 = 600.0;
 
 impl ChoiceModel {
     /// The model with rationality λ and indifference ν (callers check λ > 0, ν ≥ 0, finite).
     pub fn new(rationality: f64, indifference: f64) -> ChoiceModel {
         let ln_nu = if indifference > 0.0 { libm::log(indifference) } else { 0.0 };
         ChoiceModel { rationality, indifference, ln_nu }
+    }
+
+    /// ln ν (0 when ν = 0).
+    pub(crate) fn ln_nu(&self) -> f64 {
+        self.ln_nu
     }
 
     /// `d` for a utility difference `u(a) − u(b)`.

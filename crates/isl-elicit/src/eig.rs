@@ -1,11 +1,15 @@
 //! Expected information gain of a question: the mutual information between the weights and the
 //! answer, `I(W; Y) = H(E_W[P(Y|W)]) − E_W[H(P(Y|W))]`, under the particle posterior, in bits.
-//! Each candidate is scored by one pass over the particles (a dot product, one `exp` and one
-//! `ln` per particle); candidates are scored in parallel.
+//!
+//! Scoring works on a compact copy of the posterior: runs of identical particles (copies made
+//! by resampling that no move has changed yet) merged into one with their summed weight, stored
+//! attribute-major in blocks. Each candidate is then one vectorised pass (a difference, one
+//! `exp` and one `ln` per particle); candidates are scored in parallel.
 
 use crate::choice::ChoiceModel;
+use crate::kernel::{self, BLOCK};
 use crate::par;
-use crate::posterior::{Posterior, dot};
+use crate::posterior::Posterior;
 
 /// A question's expected information and its predicted answer.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -20,40 +24,70 @@ pub struct Score {
     pub indifferent: f64,
 }
 
-/// Particles per block of the scoring loop (the differences are computed a block at a time).
-const BLOCK: usize = 256;
+/// The posterior prepared for scoring: distinct particles, attribute-major per block.
+struct Compact {
+    n: usize,
+    /// Blocks of up to [`BLOCK`] particles: (attribute-major values, weights).
+    blocks: Vec<(Vec<f64>, Vec<f64>)>,
+}
+
+impl Compact {
+    fn new(posterior: &Posterior) -> Compact {
+        let n = posterior.attributes();
+        let mut rows: Vec<f64> = Vec::with_capacity(posterior.len() * n);
+        let mut weights: Vec<f64> = Vec::with_capacity(posterior.len());
+        let mut p = vec![0.0; n];
+        for (i, &wi) in posterior.weights().iter().enumerate() {
+            posterior.particle_into(i, &mut p);
+            let p = &p[..];
+            let len = weights.len();
+            if len > 0 && rows[(len - 1) * n..] == *p {
+                weights[len - 1] += wi;
+            } else {
+                rows.extend_from_slice(p);
+                weights.push(wi);
+            }
+        }
+        let blocks = rows
+            .chunks(BLOCK * n)
+            .zip(weights.chunks(BLOCK))
+            .map(|(r, w)| {
+                let mut t = vec![0.0; r.len()];
+                kernel::transpose(r, n, &mut t);
+                (t, w.to_vec())
+            })
+            .collect();
+        Compact { n, blocks }
+    }
+
+    fn score(&self, model: &ChoiceModel, delta: &[f64]) -> Score {
+        debug_assert_eq!(delta.len(), self.n);
+        let mut d = [0.0; BLOCK];
+        let (mut ta, mut tb, mut th) = ([0.0; BLOCK], [0.0; BLOCK], [0.0; BLOCK]);
+        let (mut la, mut lb, mut lh) = ([0.0; 4], [0.0; 4], [0.0; 4]);
+        for (wt, weights) in &self.blocks {
+            let len = weights.len();
+            kernel::differences(model.rationality, delta, wt, &mut d[..len]);
+            kernel::answer_terms(model, &d[..len], weights, &mut ta, &mut tb, &mut th);
+            kernel::lane_sum(&ta[..len], &mut la);
+            kernel::lane_sum(&tb[..len], &mut lb);
+            kernel::lane_sum(&th[..len], &mut lh);
+        }
+        let (a, b, h) = (kernel::lanes_total(&la), kernel::lanes_total(&lb), kernel::lanes_total(&lh));
+        let t = (1.0 - a - b).max(0.0);
+        let marginal: f64 = [a, b, t].iter().filter(|&&p| p > 0.0).map(|&p| -p * libm::log(p)).sum();
+        Score { bits: ((marginal - h) / std::f64::consts::LN_2).max(0.0), a, b, indifferent: t }
+    }
+}
 
 /// Scores the question whose normalised difference `a − b` is `delta`.
 pub fn score(model: &ChoiceModel, posterior: &Posterior, delta: &[f64]) -> Score {
-    let n = posterior.attributes();
-    let w = posterior.particles();
-    let weights = posterior.weights();
-    let mut d = [0.0; BLOCK];
-    // Four partial sums per quantity, combined in a fixed order at the end.
-    let (mut pa, mut pb, mut h) = ([0.0; 4], [0.0; 4], [0.0; 4]);
-    for (block, wb) in weights.chunks(BLOCK).enumerate() {
-        let first = block * BLOCK;
-        for (r, dr) in d.iter_mut().take(wb.len()).enumerate() {
-            let i = first + r;
-            *dr = model.d(dot(&w[i * n..(i + 1) * n], delta));
-        }
-        for (r, (&wi, &dr)) in wb.iter().zip(&d).enumerate() {
-            let o = model.outcome(dr);
-            let lane = r & 3;
-            pa[lane] += wi * o.a;
-            pb[lane] += wi * o.b;
-            h[lane] += wi * model.entropy(&o, dr);
-        }
-    }
-    let sum = |x: [f64; 4]| (x[0] + x[1]) + (x[2] + x[3]);
-    let (a, b, h) = (sum(pa), sum(pb), sum(h));
-    let t = (1.0 - a - b).max(0.0);
-    let marginal: f64 = [a, b, t].iter().filter(|&&p| p > 0.0).map(|&p| -p * libm::log(p)).sum();
-    Score { bits: ((marginal - h) / std::f64::consts::LN_2).max(0.0), a, b, indifferent: t }
+    Compact::new(posterior).score(model, delta)
 }
 
 /// Scores every candidate (each a normalised difference vector), in parallel; results in
 /// candidate order and independent of the thread count.
 pub fn score_all(model: &ChoiceModel, posterior: &Posterior, deltas: &[Vec<f64>]) -> Vec<Score> {
-    par::map(deltas, |_, delta| score(model, posterior, delta))
+    let compact = Compact::new(posterior);
+    par::map(deltas, |_, delta| compact.score(model, delta))
 }

@@ -42,7 +42,11 @@ pub fn ln(x: f64) -> f64 {
     let bits = x.to_bits();
     // Mantissa m in [sqrt(1/2), sqrt(2)): take the exponent relative to 0x3fe6a09e (sqrt(1/2)).
     let hi = bits.wrapping_sub(0x3fe6_a09e_0000_0000);
-    let k = ((hi as i64) >> 52) as f64;
+    // k = the signed top 12 bits of `hi`, without a 64-bit arithmetic shift or an integer
+    // conversion (neither vectorises before AVX-512): bias to unsigned, then read the integer
+    // out of the mantissa of 2^52 + kbits.
+    let kbits = hi.wrapping_add(1 << 63) >> 52; // k + 2048, in 0..4096
+    let k = f64::from_bits(0x4330_0000_0000_0000 | kbits) - (4_503_599_627_370_496.0 + 2048.0);
     let m = f64::from_bits(bits.wrapping_sub(hi & 0xfff0_0000_0000_0000));
     let f = m - 1.0;
     let s = f / (2.0 + f); // |s| <= 0.1716

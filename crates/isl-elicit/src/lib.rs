@@ -29,17 +29,23 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod choice;
 pub mod consistency;
 pub mod eig;
 pub mod error;
 mod fastmath;
+mod kernel;
 mod par;
 pub mod posterior;
 pub mod questions;
 pub mod recommend;
 mod rng;
 
+pub use api::{
+    Alternative, AnswerSpec, AttributeSpec, Better, ElicitOptions, NextRequest, NextResponse, OptionSpec,
+    QuestionSource, next,
+};
 pub use choice::{Choice, ChoiceModel};
 pub use error::ElicitError;
 pub use posterior::{Evidence, Posterior, SmcSettings, infer};

@@ -16,11 +16,13 @@
 //! E_post[ln L] − ln Z` — and the posterior's differential entropy `H(prior) − KL`.
 
 use crate::choice::{Choice, ChoiceModel};
-use crate::par;
+use crate::kernel::{self, BLOCK};
 use crate::rng::{self, STREAM_MOVE, STREAM_PRIOR, STREAM_RESAMPLE};
+use crate::{fastmath, par};
 
-/// Particles per parallel chunk (fixed: results never depend on the thread count).
-const CHUNK: usize = 512;
+/// Particles per parallel chunk, a multiple of [`BLOCK`] (fixed: results never depend on the
+/// thread count).
+const CHUNK: usize = 2 * BLOCK;
 
 /// The answers, compiled: one normalised difference `a − b` per answer and the choice.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -105,12 +107,64 @@ pub struct WeightStats {
     pub p95: f64,
 }
 
+/// Particles stored in blocks of [`BLOCK`], each block attribute-major: particle `i = b·BLOCK + r`
+/// of block `b` (holding `len_b` particles) has weight `k` at `data[b·BLOCK·n + k·len_b + r]`.
+/// Kernels then run over contiguous columns, and chunks of whole blocks are contiguous.
+#[derive(Clone, Debug, PartialEq)]
+struct Cloud {
+    n: usize,
+    count: usize,
+    data: Vec<f64>,
+}
+
+impl Cloud {
+    fn zeros(n: usize, count: usize) -> Cloud {
+        Cloud { n, count, data: vec![0.0; n * count] }
+    }
+
+    fn from_rows(n: usize, rows: &[f64]) -> Cloud {
+        let mut c = Cloud::zeros(n, rows.len() / n);
+        for (i, row) in rows.chunks_exact(n).enumerate() {
+            c.set_row(i, row);
+        }
+        c
+    }
+
+    /// Where weight `k` of particle `i` lives.
+    #[inline(always)]
+    fn index(&self, i: usize, k: usize) -> usize {
+        let (b, r) = (i / BLOCK, i % BLOCK);
+        let len = BLOCK.min(self.count - b * BLOCK);
+        b * BLOCK * self.n + k * len + r
+    }
+
+    #[inline]
+    fn get(&self, i: usize, k: usize) -> f64 {
+        self.data[self.index(i, k)]
+    }
+
+    #[inline]
+    fn row(&self, i: usize, out: &mut [f64]) {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = self.get(i, k);
+        }
+    }
+
+    #[inline]
+    fn set_row(&mut self, i: usize, row: &[f64]) {
+        for (k, &x) in row.iter().enumerate() {
+            let at = self.index(i, k);
+            self.data[at] = x;
+        }
+    }
+}
+
 /// A weighted particle approximation of the posterior over weights.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Posterior {
     n: usize,
-    /// Particle-major weights vectors: particle `i` is `w[i·n .. (i+1)·n]`.
-    w: Vec<f64>,
+    /// The particles' weight vectors.
+    cloud: Cloud,
     /// Normalised importance weights (sum 1).
     weights: Vec<f64>,
     /// ln L(w_i) over every answer.
@@ -132,15 +186,6 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
-/// ln(Σ e^{x_i}) in index order.
-fn log_sum_exp(xs: &[f64]) -> f64 {
-    let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !m.is_finite() {
-        return m;
-    }
-    m + libm::log(xs.iter().map(|&x| libm::exp(x - m)).sum::<f64>())
-}
-
 /// ln Γ(n) = ln((n−1)!) for the Dirichlet(1) density on the (n−1)-simplex.
 fn ln_factorial(k: usize) -> f64 {
     (2..=k).map(|i| libm::log(i as f64)).sum()
@@ -150,11 +195,11 @@ impl Posterior {
     /// A posterior given directly by particles (particle-major, `n` values each, on the simplex)
     /// and unnormalised non-negative importance weights: for tests and external samplers. Its
     /// log-likelihoods and evidence are zero.
-    pub fn from_weighted(n: usize, particles: Vec<f64>, weights: &[f64]) -> Posterior {
+    pub fn from_weighted(n: usize, particles: &[f64], weights: &[f64]) -> Posterior {
         let total: f64 = weights.iter().sum();
         Posterior {
             n,
-            w: particles,
+            cloud: Cloud::from_rows(n, particles),
             weights: weights.iter().map(|x| x / total).collect(),
             loglik: vec![0.0; weights.len()],
             log_evidence: 0.0,
@@ -179,13 +224,15 @@ impl Posterior {
     }
 
     /// Particle `i`'s weight vector.
-    pub fn particle(&self, i: usize) -> &[f64] {
-        &self.w[i * self.n..(i + 1) * self.n]
+    pub fn particle(&self, i: usize) -> Vec<f64> {
+        let mut row = vec![0.0; self.n];
+        self.cloud.row(i, &mut row);
+        row
     }
 
-    /// All particles, particle-major.
-    pub fn particles(&self) -> &[f64] {
-        &self.w
+    /// Copies particle `i`'s weight vector into `out` (length `n`).
+    pub fn particle_into(&self, i: usize, out: &mut [f64]) {
+        self.cloud.row(i, out);
     }
 
     /// Normalised importance weights.
@@ -215,48 +262,23 @@ impl Posterior {
 
     /// The posterior mean weight vector.
     pub fn mean(&self) -> Vec<f64> {
-        let mut m = vec![0.0; self.n];
-        for (i, &wi) in self.weights.iter().enumerate() {
-            for (mk, x) in m.iter_mut().zip(self.particle(i)) {
-                *mk += wi * x;
-            }
-        }
-        m
+        (0..self.n).map(|k| self.weights.iter().enumerate().map(|(i, wi)| wi * self.cloud.get(i, k)).sum()).collect()
     }
 
     /// Mean, standard deviation and 5th/95th percentiles of each weight.
     pub fn weight_stats(&self) -> Vec<WeightStats> {
         let mean = self.mean();
-        let mut order: Vec<usize> = (0..self.len()).collect();
+        let mut pairs: Vec<(f64, f64)> = Vec::with_capacity(self.len());
         (0..self.n)
             .map(|k| {
-                let var: f64 = self
-                    .weights
-                    .iter()
-                    .enumerate()
-                    .map(|(i, wi)| wi * (self.w[i * self.n + k] - mean[k]).powi(2))
-                    .sum();
-                order.sort_by(|&i, &j| self.w[i * self.n + k].total_cmp(&self.w[j * self.n + k]).then(i.cmp(&j)));
-                WeightStats {
-                    mean: mean[k],
-                    std: var.max(0.0).sqrt(),
-                    p05: self.weighted_quantile(&order, k, 0.05),
-                    p95: self.weighted_quantile(&order, k, 0.95),
-                }
+                pairs.clear();
+                pairs.extend(self.weights.iter().enumerate().map(|(i, &wi)| (self.cloud.get(i, k), wi)));
+                let var: f64 = pairs.iter().map(|(x, wi)| wi * (x - mean[k]).powi(2)).sum();
+                let p05 = weighted_quantile(&mut pairs, 0.05);
+                let p95 = weighted_quantile(&mut pairs, 0.95);
+                WeightStats { mean: mean[k], std: var.max(0.0).sqrt(), p05, p95 }
             })
             .collect()
-    }
-
-    /// The smallest value of weight `k` whose cumulative posterior probability reaches `p`.
-    fn weighted_quantile(&self, sorted: &[usize], k: usize, p: f64) -> f64 {
-        let mut cum = 0.0;
-        for &i in sorted {
-            cum += self.weights[i];
-            if cum >= p {
-                return self.w[i * self.n + k];
-            }
-        }
-        sorted.last().map_or(0.0, |&i| self.w[i * self.n + k])
     }
 
     /// `KL(posterior ‖ prior)` in nats: `E_post[ln L] − ln Z` (never below 0).
@@ -272,6 +294,56 @@ impl Posterior {
     }
 }
 
+/// The smallest value whose cumulative weight (in value order) reaches `p`, of (value, weight)
+/// pairs, by weighted quickselect (expected linear time; the pairs are reordered). The pivot
+/// choice and the sums are fixed by the input order, so the answer is deterministic.
+fn weighted_quantile(pairs: &mut [(f64, f64)], p: f64) -> f64 {
+    let (mut lo, mut hi) = (0, pairs.len());
+    let mut p = p;
+    loop {
+        if hi - lo <= 32 {
+            let part = &mut pairs[lo..hi];
+            part.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            let mut cum = 0.0;
+            for &(x, w) in part.iter() {
+                cum += w;
+                if cum >= p {
+                    return x;
+                }
+            }
+            return part.last().map_or(0.0, |&(x, _)| x);
+        }
+        // Median of three by position, then a three-way partition (< pivot, = pivot, > pivot).
+        let (a, b, c) = (pairs[lo].0, pairs[(lo + hi) / 2].0, pairs[hi - 1].0);
+        let pivot = a.max(b).min(a.min(b).max(c));
+        let (mut lt, mut i, mut gt) = (lo, lo, hi);
+        while i < gt {
+            match pairs[i].0.total_cmp(&pivot) {
+                std::cmp::Ordering::Less => {
+                    pairs.swap(lt, i);
+                    lt += 1;
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    gt -= 1;
+                    pairs.swap(i, gt);
+                }
+                std::cmp::Ordering::Equal => i += 1,
+            }
+        }
+        let below: f64 = pairs[lo..lt].iter().map(|x| x.1).sum();
+        let equal: f64 = pairs[lt..gt].iter().map(|x| x.1).sum();
+        if below >= p {
+            hi = lt;
+        } else if below + equal >= p || gt == hi {
+            return pivot;
+        } else {
+            p -= below + equal;
+            lo = gt;
+        }
+    }
+}
+
 /// Builds the posterior from the prior and every answer in `evidence` (in order). `stop` is
 /// polled between answers and sweeps.
 pub fn infer(
@@ -283,22 +355,26 @@ pub fn infer(
     let n = evidence.attributes();
     let count = settings.particles.max(1);
     let seed = settings.seed;
-    let mut w = vec![0.0; count * n];
+    let mut cloud = Cloud::zeros(n, count);
     let mut loglik = vec![0.0; count];
     let mut logw = vec![0.0; count];
 
     // Prior: Dirichlet(1) = normalised standard exponentials.
-    par::chunks3(&mut w, n, &mut loglik, &mut logw, CHUNK, |c, wc, _, _| {
-        for (r, row) in wc.chunks_mut(n).enumerate() {
-            let i = (c * CHUNK + r) as u32;
-            rng::fill(seed, i, 0, STREAM_PRIOR, row);
-            let mut total = 0.0;
-            for x in row.iter_mut() {
-                *x = -libm::log(*x);
-                total += *x;
-            }
-            for x in row.iter_mut() {
-                *x /= total;
+    par::chunks3(&mut cloud.data, n, &mut loglik, &mut logw, CHUNK, |c, wc, _, _| {
+        let mut row = vec![0.0; n];
+        for (b, blk) in wc.chunks_mut(BLOCK * n).enumerate() {
+            let len = blk.len() / n;
+            for r in 0..len {
+                let i = (c * CHUNK + b * BLOCK + r) as u32;
+                rng::fill(seed, i, 0, STREAM_PRIOR, &mut row);
+                let mut total = 0.0;
+                for x in row.iter_mut() {
+                    *x = -fastmath::ln(*x);
+                    total += *x;
+                }
+                for (k, x) in row.iter().enumerate() {
+                    blk[k * len + r] = x / total;
+                }
             }
         }
     });
@@ -309,35 +385,45 @@ pub fn infer(
     let mut proposed = 0u64;
     let mut sweep = 0u32;
     let mut scale = 2.38 / ((n - 1) as f64).sqrt();
+    let mut scratch = vec![0.0; count];
+    // ln Σ e^{logw}: equal weights to start with.
+    let mut before = libm::log(count as f64);
     for j in 0..evidence.len() {
         if stop() {
             return Err(Interrupted);
         }
-        let before = log_sum_exp(&logw);
         let (delta, choice) = evidence.answer(j);
-        par::chunks3(&mut w, n, &mut loglik, &mut logw, CHUNK, |_, wc, lc, gc| {
-            for ((row, l), g) in wc.chunks(n).zip(lc.iter_mut()).zip(gc.iter_mut()) {
-                let inc = model.log_prob(choice, model.d(dot(row, delta)));
-                *l += inc;
-                *g += inc;
+        par::chunks3(&mut cloud.data, n, &mut loglik, &mut logw, CHUNK, |_, wc, lc, gc| {
+            let mut d = [0.0; BLOCK];
+            let mut inc = [0.0; BLOCK];
+            for ((blk, l), g) in wc.chunks(BLOCK * n).zip(lc.chunks_mut(BLOCK)).zip(gc.chunks_mut(BLOCK)) {
+                let len = l.len();
+                kernel::differences(model.rationality, delta, blk, &mut d[..len]);
+                inc[..len].fill(0.0);
+                kernel::add_log_prob(model, choice, &d[..len], &mut inc[..len]);
+                for ((l, g), x) in l.iter_mut().zip(g.iter_mut()).zip(&inc) {
+                    *l += x;
+                    *g += x;
+                }
             }
         });
-        let after = log_sum_exp(&logw);
+        let (after, ess) = normalise(&logw, &mut scratch);
         log_evidence += after - before;
-        let ess = effective_size(&logw, after);
+        before = after;
         if ess >= settings.ess_threshold * count as f64 {
             continue;
         }
-        // Resample (systematic) ...
-        resample(&mut w, &mut loglik, &mut logw, n, after, rng::one(seed, j as u32, 0, STREAM_RESAMPLE));
+        // Resample (systematic; `scratch` holds the normalised weights) ...
+        resample(&mut cloud, &mut loglik, &mut logw, &scratch, rng::one(seed, j as u32, 0, STREAM_RESAMPLE));
+        before = libm::log(count as f64);
         rejuvenations += 1;
         // ... and move.
         for _ in 0..settings.moves {
             if stop() {
                 return Err(Interrupted);
             }
-            let chol = step_factor(&w, n);
-            let acc = mh_sweep(model, evidence, j + 1, &mut w, &mut loglik, &mut logw, n, &chol, scale, seed, sweep);
+            let chol = step_factor(&cloud);
+            let acc = mh_sweep(model, evidence, j + 1, &mut cloud, &mut loglik, &mut logw, &chol, scale, seed, sweep);
             sweep += 1;
             accepted += acc;
             proposed += count as u64;
@@ -350,14 +436,11 @@ pub fn infer(
             }
         }
     }
-    let total = log_sum_exp(&logw);
-    let weights: Vec<f64> = logw.iter().map(|&g| libm::exp(g - total)).collect();
-    let norm: f64 = weights.iter().sum();
-    let weights = weights.into_iter().map(|x| x / norm).collect();
+    normalise(&logw, &mut scratch);
     Ok(Posterior {
         n,
-        w,
-        weights,
+        cloud,
+        weights: scratch,
         loglik,
         log_evidence,
         rejuvenations,
@@ -365,53 +448,82 @@ pub fn infer(
     })
 }
 
-/// `(Σw)² / Σw²` of unnormalised log weights with ln Σw = `total`.
-fn effective_size(logw: &[f64], total: f64) -> f64 {
-    let sq: f64 = logw.iter().map(|&g| libm::exp(2.0 * (g - total))).sum();
-    1.0 / sq
+/// Normalised weights of the log weights into `out`; returns (ln Σ e^{logw}, effective sample
+/// size `(Σw)² / Σw²`).
+fn normalise(logw: &[f64], out: &mut [f64]) -> (f64, f64) {
+    let m = logw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    kernel::exp_shifted(logw, m, out);
+    let total = kernel::sum(out);
+    let inv = 1.0 / total;
+    for o in out.iter_mut() {
+        *o *= inv;
+    }
+    let mut lanes = [0.0; 4];
+    for c in out.chunks(BLOCK) {
+        let mut sq = [0.0; BLOCK];
+        for (s, x) in sq.iter_mut().zip(c) {
+            *s = x * x;
+        }
+        kernel::lane_sum(&sq[..c.len()], &mut lanes);
+    }
+    (m + libm::log(total), 1.0 / kernel::lanes_total(&lanes))
 }
 
-/// Systematic resampling with offset `u` in (0, 1): particle `i` is copied about
-/// `count · W_i` times; afterwards every weight is equal.
-fn resample(w: &mut Vec<f64>, loglik: &mut Vec<f64>, logw: &mut [f64], n: usize, total: f64, u: f64) {
+/// Systematic resampling with offset `u` in (0, 1) and normalised weights `weights`: particle
+/// `i` is copied about `count · W_i` times; afterwards every weight is equal.
+fn resample(cloud: &mut Cloud, loglik: &mut Vec<f64>, logw: &mut [f64], weights: &[f64], u: f64) {
     let count = logw.len();
-    let mut new_w = Vec::with_capacity(w.len());
+    let n = cloud.n;
+    let mut new = Cloud::zeros(n, count);
     let mut new_ll = Vec::with_capacity(count);
-    let mut cum = 0.0;
+    let mut row = vec![0.0; n];
+    let mut cum = weights[0];
     let mut i = 0;
     for k in 0..count {
         let target = (k as f64 + u) / count as f64;
-        while i + 1 < count && cum + libm::exp(logw[i] - total) < target {
-            cum += libm::exp(logw[i] - total);
+        while i + 1 < count && cum < target {
             i += 1;
+            cum += weights[i];
         }
-        new_w.extend_from_slice(&w[i * n..(i + 1) * n]);
+        cloud.row(i, &mut row);
+        new.set_row(k, &row);
         new_ll.push(loglik[i]);
     }
-    *w = new_w;
+    *cloud = new;
     *loglik = new_ll;
     logw.fill(0.0);
 }
 
 /// Lower Cholesky factor (row-major, dim × dim) of the particles' covariance in log-ratio
 /// coordinates (equal weights: called right after resampling), with a small ridge.
-fn step_factor(w: &[f64], n: usize) -> Vec<f64> {
+fn step_factor(cloud: &Cloud) -> Vec<f64> {
+    let n = cloud.n;
     let q = n - 1;
-    let count = w.len() / n;
+    let count = cloud.count;
     let mut mean = vec![0.0; q];
-    let mut theta = vec![0.0; q];
     let mut cov = vec![0.0; q * q];
-    for row in w.chunks(n) {
-        log_ratio(row, &mut theta);
-        for (m, t) in mean.iter_mut().zip(&theta) {
+    // θ of every particle, particle-major, from ln w a block at a time.
+    let mut thetas = vec![0.0; count * q];
+    let mut lw = vec![0.0; BLOCK * n];
+    for (b, blk) in cloud.data.chunks(BLOCK * n).enumerate() {
+        let bl = blk.len() / n;
+        kernel::ln_column(blk, &mut lw[..bl * n]);
+        for r in 0..bl {
+            let theta = &mut thetas[(b * BLOCK + r) * q..(b * BLOCK + r + 1) * q];
+            for (k, t) in theta.iter_mut().enumerate() {
+                *t = lw[k * bl + r] - lw[q * bl + r];
+            }
+        }
+    }
+    for theta in thetas.chunks_exact(q) {
+        for (m, t) in mean.iter_mut().zip(theta) {
             *m += t;
         }
     }
     for m in &mut mean {
         *m /= count as f64;
     }
-    for row in w.chunks(n) {
-        log_ratio(row, &mut theta);
+    for theta in thetas.chunks_exact(q) {
         for a in 0..q {
             for b in 0..=a {
                 cov[a * q + b] += (theta[a] - mean[a]) * (theta[b] - mean[b]);
@@ -433,16 +545,6 @@ fn step_factor(w: &[f64], n: usize) -> Vec<f64> {
         }
         l
     })
-}
-
-/// `θ_k = ln(w_k / w_n)`, k < n − 1.
-#[inline]
-fn log_ratio(row: &[f64], theta: &mut [f64]) {
-    let n = row.len();
-    let last = libm::log(row[n - 1]);
-    for (t, &x) in theta.iter_mut().zip(row) {
-        *t = libm::log(x) - last;
-    }
 }
 
 /// Lower Cholesky factor of a symmetric positive definite `q × q` matrix, or `None`.
@@ -474,60 +576,78 @@ fn mh_sweep(
     model: &ChoiceModel,
     evidence: &Evidence,
     upto: usize,
-    w: &mut [f64],
+    cloud: &mut Cloud,
     loglik: &mut [f64],
     logw: &mut [f64],
-    n: usize,
     chol: &[f64],
     scale: f64,
     seed: u64,
     sweep: u32,
 ) -> u64 {
+    let n = cloud.n;
     let q = n - 1;
-    let accepted = par::chunks3(w, n, loglik, logw, CHUNK, |c, wc, lc, _| {
-        let len = lc.len();
-        let mut proposal = vec![0.0; len * n];
-        let mut log_u = vec![0.0; len];
-        let mut u = vec![0.0; n];
-        let mut z = vec![0.0; q];
-        let mut theta = vec![0.0; q];
-        for r in 0..len {
-            let i = (c * CHUNK + r) as u32;
-            rng::fill(seed, i, sweep, STREAM_MOVE, &mut u);
-            for (zk, &uk) in z.iter_mut().zip(&u) {
-                *zk = isl_mc::dist::inv_norm_cdf(uk);
-            }
-            log_u[r] = libm::log(u[q]);
-            log_ratio(&wc[r * n..(r + 1) * n], &mut theta);
-            for a in 0..q {
-                let mut step = 0.0;
-                for b in 0..=a {
-                    step += chol[a * q + b] * z[b];
-                }
-                theta[a] += scale * step;
-            }
-            softmax_with_zero(&theta, &mut proposal[r * n..(r + 1) * n]);
-        }
-        let mut new_ll = vec![0.0; len];
-        for j in 0..upto {
-            let (delta, choice) = evidence.answer(j);
-            for (r, l) in new_ll.iter_mut().enumerate() {
-                *l += model.log_prob(choice, model.d(dot(&proposal[r * n..(r + 1) * n], delta)));
-            }
-        }
+    let accepted = par::chunks3(&mut cloud.data, n, loglik, logw, CHUNK, |c, wc, lc, _| {
+        let mut u = vec![0.0; BLOCK * n];
+        let mut z = vec![0.0; BLOCK * q];
+        let mut step = vec![0.0; BLOCK * q];
+        let mut lw = vec![0.0; BLOCK * n];
+        let mut pt = vec![0.0; BLOCK * n];
+        let mut e = vec![0.0; BLOCK * n];
+        let mut log_u = [0.0; BLOCK];
+        let mut log_jac = [0.0; BLOCK];
+        let mut new_ll = [0.0; BLOCK];
+        let mut d = [0.0; BLOCK];
+        let mut urow = vec![0.0; n];
+        let mut normal = isl_mc::dist::NormalColumn::default();
         let mut accepted = 0u64;
-        for r in 0..len {
-            let new = &proposal[r * n..(r + 1) * n];
-            if new.iter().any(|&x| x <= 0.0 || !x.is_finite()) || !new_ll[r].is_finite() {
-                continue;
+        for (b, (blk, lb)) in wc.chunks_mut(BLOCK * n).zip(lc.chunks_mut(BLOCK)).enumerate() {
+            let bl = lb.len();
+            let (u, z, step) = (&mut u[..bl * n], &mut z[..bl * q], &mut step[..bl * q]);
+            let (lw, pt, e) = (&mut lw[..bl * n], &mut pt[..bl * n], &mut e[..bl * n]);
+            // Uniforms, attribute-major: q for the Gaussian step, one for the acceptance.
+            for r in 0..bl {
+                let i = (c * CHUNK + b * BLOCK + r) as u32;
+                rng::fill(seed, i, sweep, STREAM_MOVE, &mut urow);
+                for (k, &x) in urow.iter().enumerate() {
+                    u[k * bl + r] = x;
+                }
             }
-            let old = &wc[r * n..(r + 1) * n];
-            let log_jac = |x: &[f64]| x.iter().map(|&v| libm::log(v)).sum::<f64>();
-            let log_alpha = new_ll[r] - lc[r] + log_jac(new) - log_jac(old);
-            if log_u[r] < log_alpha {
-                wc[r * n..(r + 1) * n].copy_from_slice(new);
-                lc[r] = new_ll[r];
-                accepted += 1;
+            for k in 0..q {
+                normal.fill(&u[k * bl..(k + 1) * bl], &mut z[k * bl..(k + 1) * bl]);
+            }
+            kernel::ln_column(&u[q * bl..], &mut log_u[..bl]);
+            // The step scale · L z, column by column.
+            for a in 0..q {
+                let st = &mut step[a * bl..(a + 1) * bl];
+                st.fill(0.0);
+                for bb in 0..=a {
+                    let l = chol[a * q + bb];
+                    for (x, &zr) in st.iter_mut().zip(&z[bb * bl..(bb + 1) * bl]) {
+                        *x += l * zr;
+                    }
+                }
+                for x in st.iter_mut() {
+                    *x *= scale;
+                }
+            }
+            kernel::ln_column(blk, lw);
+            kernel::propose(n, lw, step, pt, e, &mut log_jac[..bl]);
+            new_ll[..bl].fill(0.0);
+            for j in 0..upto {
+                let (delta, choice) = evidence.answer(j);
+                kernel::differences(model.rationality, delta, pt, &mut d[..bl]);
+                kernel::add_log_prob(model, choice, &d[..bl], &mut new_ll[..bl]);
+            }
+            for r in 0..bl {
+                let valid = (0..n).all(|k| pt[k * bl + r] > 0.0) && new_ll[r].is_finite();
+                let log_alpha = new_ll[r] - lb[r] + log_jac[r];
+                if valid && log_u[r] < log_alpha {
+                    for k in 0..n {
+                        blk[k * bl + r] = pt[k * bl + r];
+                    }
+                    lb[r] = new_ll[r];
+                    accepted += 1;
+                }
             }
         }
         accepted
@@ -535,26 +655,37 @@ fn mh_sweep(
     accepted.iter().sum()
 }
 
-/// `w = softmax([θ, 0])`.
-#[inline]
-fn softmax_with_zero(theta: &[f64], out: &mut [f64]) {
-    let m = theta.iter().copied().fold(0.0f64, f64::max);
-    let n = out.len();
-    let mut total = 0.0;
-    for (o, &t) in out.iter_mut().zip(theta) {
-        *o = libm::exp(t - m);
-        total += *o;
-    }
-    out[n - 1] = libm::exp(-m);
-    total += out[n - 1];
-    for o in out.iter_mut() {
-        *o /= total;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weighted_quantiles_match_sorting() {
+        let mut state = 3u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for len in [1, 2, 5, 31, 33, 100, 1000, 5000] {
+            // Values with many ties, weights summing to 1.
+            let mut pairs: Vec<(f64, f64)> = (0..len).map(|_| ((next() * 50.0).floor(), next())).collect();
+            let total: f64 = pairs.iter().map(|x| x.1).sum();
+            for x in &mut pairs {
+                x.1 /= total;
+            }
+            let mut sorted = pairs.clone();
+            sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for p in [0.0, 0.05, 0.3, 0.5, 0.95, 0.999] {
+                let mut cum = 0.0;
+                let want = sorted.iter().find(|x| {
+                    cum += x.1;
+                    cum >= p
+                });
+                let want = want.map_or(sorted[len - 1].0, |x| x.0);
+                assert_eq!(weighted_quantile(&mut pairs.clone(), p), want, "len {len} p {p}");
+            }
+        }
+    }
 
     #[test]
     fn cholesky_reconstructs() {
@@ -588,5 +719,8 @@ mod tests {
         for i in 0..p.len() {
             assert!((p.particle(i).iter().sum::<f64>() - 1.0).abs() < 1e-12);
         }
+        let q = Posterior::from_weighted(3, &[0.1, 0.2, 0.7, 0.3, 0.3, 0.4], &[1.0, 3.0]);
+        assert_eq!(q.particle(1), vec![0.3, 0.3, 0.4]);
+        assert_eq!(q.weights(), &[0.25, 0.75]);
     }
 }

@@ -21,11 +21,12 @@ pub fn evaluate(posterior: &Posterior, options: &[Vec<f64>]) -> Vec<OptionValue>
     let mut second = vec![0.0; m];
     let mut best = vec![0.0; m];
     let mut u = vec![0.0; m];
+    let mut w = vec![0.0; posterior.attributes()];
     for (i, &wi) in posterior.weights().iter().enumerate() {
-        let w = posterior.particle(i);
+        posterior.particle_into(i, &mut w);
         let mut arg = 0;
         for (o, opt) in options.iter().enumerate() {
-            u[o] = dot(w, opt);
+            u[o] = dot(&w, opt);
             if u[o] > u[arg] {
                 arg = o;
             }

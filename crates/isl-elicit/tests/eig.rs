@@ -61,7 +61,7 @@ proptest! {
         let mut weights = weights[..count].to_vec();
         weights[0] += 0.1; // some mass
         let delta = &delta[..n];
-        let post = Posterior::from_weighted(n, particles.concat(), &weights);
+        let post = Posterior::from_weighted(n, &particles.concat(), &weights);
         let model = ChoiceModel::new(lambda, nu);
         let s = score(&model, &post, delta);
         let exact = brute_force_bits(lambda, nu, &particles, &weights, delta);
@@ -86,7 +86,7 @@ proptest! {
         let weights = &weights[..count];
         let total: f64 = weights.iter().sum();
         let options: Vec<Vec<f64>> = (0..m).map(|o| opts[o * 5..o * 5 + n].to_vec()).collect();
-        let post = Posterior::from_weighted(n, particles.concat(), weights);
+        let post = Posterior::from_weighted(n, &particles.concat(), weights);
         let values = evaluate(&post, &options);
         for o in 0..m {
             let u = |w: &Vec<f64>, o: usize| w.iter().zip(&options[o]).map(|(a, b)| a * b).sum::<f64>();
@@ -112,11 +112,11 @@ fn a_question_everyone_answers_alike_carries_no_information() {
     // Every particle puts more weight on attribute 0, and the question is decided by the
     // weights' ordering only through a huge λ: no information.
     let particles = vec![0.9, 0.1, 0.8, 0.2, 0.7, 0.3];
-    let post = Posterior::from_weighted(2, particles, &[1.0, 1.0, 1.0]);
+    let post = Posterior::from_weighted(2, &particles, &[1.0, 1.0, 1.0]);
     let model = ChoiceModel::new(1000.0, 0.0);
     assert!(score(&model, &post, &[1.0, -1.0]).bits < 1e-9);
     // A question that splits the particles evenly (two on each side) at high λ: one bit.
-    let post = Posterior::from_weighted(2, vec![0.9, 0.1, 0.2, 0.8], &[1.0, 1.0]);
+    let post = Posterior::from_weighted(2, &[0.9, 0.1, 0.2, 0.8], &[1.0, 1.0]);
     let s = score(&model, &post, &[1.0, -1.0]);
     assert!((s.bits - 1.0).abs() < 1e-9, "{s:?}");
     // Scoring in parallel equals scoring one by one.
