@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use isl_causal::CausalOptions;
+use isl_elicit::ElicitOptions;
 use isl_mc::{BackendChoice, McOptions};
 
 /// `Cache-Control` values for successful compute responses.
@@ -64,6 +65,9 @@ pub struct Config {
     pub causal: CausalOptions,
     /// Monte Carlo limits and defaults (model nodes, samples, quantiles, importance sampling).
     pub mc: McOptions,
+    /// Preference elicitation limits and defaults (attributes, options, answers, particles,
+    /// candidate questions, work bounds) and the particle filter's settings.
+    pub elicit: ElicitOptions,
     /// The Monte Carlo backend for requests that name none (`auto`: the GPU for large runs
     /// where an accelerator is attached and faster than the CPU).
     pub mc_backend: BackendChoice,
@@ -86,6 +90,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             causal: CausalOptions::default(),
             mc: McOptions::default(),
+            elicit: ElicitOptions::default(),
             mc_backend: BackendChoice::Auto,
             deadline_ms: 10_000,
             cache: CacheConfig::default(),

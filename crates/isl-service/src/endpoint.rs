@@ -123,6 +123,7 @@ pub(crate) fn compute_routes(
         Box::new(causal::Frontdoor),
         Box::new(mc::Counterfactual { accel }),
         Box::new(mc::Sensitivity),
+        Box::new(elicit::PreferencesNext),
     ];
     for route in ModelRoute::ALL {
         routes.push(Box::new(ModelEndpoint { route, runtime: models.clone() }));
@@ -231,6 +232,34 @@ pub mod mc {
             ctx: &ComputeContext<'_>,
         ) -> Result<SensitivityResponse, ServiceError> {
             Ok(api::sensitivity(req, &ctx.config.mc, &CpuBackend::default(), ctx.stop)?)
+        }
+    }
+}
+
+/// Preference elicitation over `isl_elicit::api`.
+pub mod elicit {
+    use isl_elicit::{NextRequest, NextResponse};
+
+    use super::{ComputeContext, Endpoint};
+    use crate::config::Config;
+    use crate::error::ServiceError;
+
+    /// `/v1/preferences/next`: the posterior over attribute weights from every answer so far,
+    /// the next questions by expected information gain, and a recommendation.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct PreferencesNext;
+
+    impl Endpoint for PreferencesNext {
+        type Req = NextRequest;
+        type Resp = NextResponse;
+        const PATH: &'static str = "/v1/preferences/next";
+
+        fn canonical(&self, req: NextRequest, config: &Config) -> NextRequest {
+            req.canonical(&config.elicit)
+        }
+
+        fn compute(&self, req: &NextRequest, ctx: &ComputeContext<'_>) -> Result<NextResponse, ServiceError> {
+            Ok(isl_elicit::next(req, &ctx.config.elicit, ctx.stop)?)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The service's error type and the one place errors become HTTP status codes and JSON.
 
 use isl_causal::CausalError;
+use isl_elicit::ElicitError;
 use isl_mc::McError;
 use serde_json::{Value, json};
 
@@ -82,6 +83,9 @@ pub enum ServiceError {
     /// A Monte Carlo error: bad model or request (422), or the deadline (504).
     #[error(transparent)]
     Mc(#[from] McError),
+    /// A preference elicitation error: bad request (422), or the deadline (504).
+    #[error(transparent)]
+    Elicit(#[from] ElicitError),
     /// Missing or wrong bearer token on an admin route.
     #[error("{message}")]
     Unauthorized {
@@ -131,6 +135,9 @@ impl ServiceError {
             ServiceError::Mc(McError::Interrupted) => 504,
             ServiceError::Mc(McError::Backend { .. }) => 500,
             ServiceError::Mc(_) => 422,
+            ServiceError::Elicit(e) if e.is_interrupted() => 504,
+            ServiceError::Elicit(e) if !e.is_bad_input() => 500,
+            ServiceError::Elicit(_) => 422,
             ServiceError::Overloaded { .. } => 429,
             ServiceError::NotReady => 503,
             ServiceError::Model(f) => f.status,
@@ -152,6 +159,7 @@ impl ServiceError {
             ServiceError::InvalidRequest { .. } => "invalid_request",
             ServiceError::Causal(e) => e.code(),
             ServiceError::Mc(e) => e.code(),
+            ServiceError::Elicit(e) => e.code(),
             ServiceError::Unauthorized { .. } => "unauthorized",
             ServiceError::Overloaded { .. } => "overloaded",
             ServiceError::NotReady => "not_ready",
@@ -174,6 +182,7 @@ impl ServiceError {
             ServiceError::UnsupportedMediaType { content_type } => json!({"content_type": content_type}),
             ServiceError::Causal(e) => e.details(),
             ServiceError::Mc(e) => e.details(),
+            ServiceError::Elicit(e) => e.details(),
             ServiceError::Overloaded { retry_after_secs } => json!({"retry_after_seconds": retry_after_secs}),
             ServiceError::ComponentTrap { trap } => json!({"trap": trap}),
             ServiceError::Model(f) => f.details.clone(),
@@ -244,6 +253,17 @@ mod tests {
         assert_eq!(e.code(), "unknown_node");
         assert_eq!(e.body()["error"]["details"]["nodes"][0], "Z");
         assert_eq!(ServiceError::from(CausalError::Interrupted).status(), 504);
+    }
+
+    #[test]
+    fn elicit_errors_map_to_422_and_interrupted_to_504() {
+        let e = ServiceError::from(ElicitError::TooFewAttributes { count: 1 });
+        assert_eq!((e.status(), e.code()), (422, "too_few_attributes"));
+        assert_eq!(e.body()["error"]["details"]["count"], 1);
+        assert_eq!(ServiceError::from(ElicitError::Interrupted).status(), 504);
+        assert_eq!(ServiceError::from(ElicitError::Mc(McError::Interrupted)).status(), 504);
+        let e = ServiceError::from(ElicitError::Mc(McError::Cyclic { cycle: vec!["A".into(), "A".into()] }));
+        assert_eq!((e.status(), e.code()), (422, "cyclic_graph"));
     }
 
     #[test]

@@ -121,11 +121,13 @@ impl Service {
         // (Monte Carlo options all shape answers — defaults are filled into the canonical request,
         // but importance-sampling and adaptive settings are not — so all of them go in.)
         let key_prefix = format!(
-            "{SERVICE_VERSION}\0{}\0frontdoor_budget={}\0{}\0{:?}\0",
+            "{SERVICE_VERSION}\0{}\0frontdoor_budget={}\0{}\0{:?}\0{}\0{:?}\0",
             isl_causal::ENGINE_VERSION,
             config.causal.frontdoor_budget,
             isl_mc::ENGINE_VERSION,
-            config.mc
+            config.mc,
+            isl_elicit::ENGINE_VERSION,
+            config.elicit
         )
         .into_bytes();
         Service {
