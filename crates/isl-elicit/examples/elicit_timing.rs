@@ -53,7 +53,7 @@ fn main() {
     };
     while answers.len() < 20 {
         let req: NextRequest = serde_json::from_value(request(&answers)).expect("request");
-        let resp = next(&req, &opts, &|| false).expect("answer");
+        let resp = next(&req, &opts, &isl_mc::McOptions::default(), &|| false).expect("answer");
         let q = &resp.questions[0];
         let a: serde_json::Map<String, Value> = q.a.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         let b: serde_json::Map<String, Value> = q.b.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
@@ -75,7 +75,7 @@ fn main() {
         let t0 = Instant::now();
         let req: NextRequest = serde_json::from_str(&text).expect("request");
         let req = req.canonical(&opts);
-        let resp: NextResponse = next(&req, &opts, &|| false).expect("answer");
+        let resp: NextResponse = next(&req, &opts, &isl_mc::McOptions::default(), &|| false).expect("answer");
         last = serde_json::to_string(&resp).expect("json");
         times.push(t0.elapsed().as_secs_f64() * 1e3);
     }

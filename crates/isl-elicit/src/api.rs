@@ -16,6 +16,8 @@ use crate::error::ElicitError;
 use crate::posterior::{Evidence, Interrupted, SmcSettings, infer};
 use crate::questions::{self, Candidate};
 use crate::recommend;
+use crate::scm::{self, ScmOptions};
+use isl_mc::McOptions;
 
 /// Limits and defaults for answering elicitation requests.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,6 +60,11 @@ pub struct ElicitOptions {
     /// Questions whose difference vectors have |cosine| above this are not both returned
     /// (unless too few others remain).
     pub max_similarity: f64,
+    /// Monte Carlo samples per intervention and outcome node for options from a causal model,
+    /// when the request gives none.
+    pub default_scm_samples: u64,
+    /// Work bound for options from a causal model: samples × interventions × outcome nodes.
+    pub max_scm_samples: u64,
 }
 
 impl Default for ElicitOptions {
@@ -81,6 +88,8 @@ impl Default for ElicitOptions {
             ess_threshold: 0.5,
             moves: 2,
             max_similarity: 0.9,
+            default_scm_samples: 4096,
+            max_scm_samples: 20_000_000,
         }
     }
 }
@@ -107,6 +116,12 @@ pub struct AttributeSpec {
     /// request has options: then the options' smallest and largest values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<[f64; 2]>,
+    /// With `scm`: the model node this attribute measures (default: the attribute's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// With `scm`: this quantile of the node instead of its mean (a risk attribute), in (0, 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
 }
 
 /// One side of an answered question: values for every attribute, or the name of an option.
@@ -162,6 +177,9 @@ pub struct NextRequest {
     /// Options to rank and to ask about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<Vec<OptionSpec>>,
+    /// Options from a causal model instead: one per intervention, valued by Monte Carlo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scm: Option<ScmOptions>,
     /// Every answer so far, in the order given.
     #[serde(default)]
     pub answers: Vec<AnswerSpec>,
@@ -197,12 +215,13 @@ impl NextRequest {
         if let Some(options) = &mut c.options {
             options.sort_by(|x, y| x.name.cmp(&y.name));
         }
+        c.scm = self.scm.as_ref().map(|s| s.canonical(opts));
         c.count = Some(self.count.unwrap_or(opts.default_count));
         c.particles = Some(self.particles.unwrap_or(opts.default_particles));
         c.candidates = Some(self.candidates.unwrap_or(opts.default_candidates));
         c.rationality = Some(self.rationality.unwrap_or(opts.default_rationality));
         c.indifference = Some(self.indifference.unwrap_or(opts.default_indifference));
-        c.questions_from = Some(self.questions_from.unwrap_or(if self.options.is_some() {
+        c.questions_from = Some(self.questions_from.unwrap_or(if self.options.is_some() || self.scm.is_some() {
             QuestionSource::Options
         } else {
             QuestionSource::Synthetic
@@ -572,10 +591,37 @@ fn resolve(
     Ok(Resolved { names, scales, option_names, option_values, option_z, evidence, strict, warnings })
 }
 
-/// Answers `/v1/preferences/next` for a request (canonicalised here with `opts`). `stop` is
-/// polled between stages of the computation.
-pub fn next(req: &NextRequest, opts: &ElicitOptions, stop: &dyn Fn() -> bool) -> Result<NextResponse, ElicitError> {
-    let options = req.options.clone().unwrap_or_default();
+/// Answers `/v1/preferences/next` for a request (canonicalised here with `opts`). `mc` limits the
+/// Monte Carlo runs of options from a causal model. `stop` is polled between stages of the
+/// computation.
+pub fn next(
+    req: &NextRequest,
+    opts: &ElicitOptions,
+    mc: &McOptions,
+    stop: &dyn Fn() -> bool,
+) -> Result<NextResponse, ElicitError> {
+    let attrs = &req.attributes;
+    if let Some(a) = attrs.iter().find(|a| req.scm.is_none() && (a.node.is_some() || a.quantile.is_some())) {
+        return Err(invalid(
+            format!("attributes.{}", a.name),
+            "node and quantile describe an attribute measured on a causal model: they need scm",
+        ));
+    }
+    let options = match (&req.options, &req.scm) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("scm", "give options or scm (options from a causal model), not both"));
+        }
+        (Some(options), None) => options.clone(),
+        (None, Some(model)) => {
+            // Cheap checks first, so a bad request does not wait for the Monte Carlo runs.
+            if attrs.len() < 2 {
+                return Err(ElicitError::TooFewAttributes { count: attrs.len() });
+            }
+            over("attributes", attrs.len(), opts.max_attributes)?;
+            scm::options(model, attrs, req.seed, opts, mc, stop)?
+        }
+        (None, None) => Vec::new(),
+    };
     next_with_options(req, &options, opts, stop)
 }
 
@@ -638,6 +684,7 @@ pub(crate) fn next_with_options(
         cands.extend(questions::option_pairs(&r.option_z, candidates, seed));
     }
     if source != QuestionSource::Options {
+        cands.extend(questions::principal(&posterior, r.names.len() + 1));
         cands.extend(questions::synthesize(r.names.len(), candidates, seed));
     }
     let deltas: Vec<Vec<f64>> = cands.iter().map(Candidate::delta).collect();

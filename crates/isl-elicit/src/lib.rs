@@ -41,6 +41,8 @@ pub mod posterior;
 pub mod questions;
 pub mod recommend;
 mod rng;
+pub mod scm;
+pub mod simulate;
 
 pub use api::{
     Alternative, AnswerSpec, AttributeSpec, Better, ElicitOptions, NextRequest, NextResponse, OptionSpec,
@@ -49,6 +51,7 @@ pub use api::{
 pub use choice::{Choice, ChoiceModel};
 pub use error::ElicitError;
 pub use posterior::{Evidence, Posterior, SmcSettings, infer};
+pub use scm::{InterventionSpec, ScmOptions};
 
 /// Version of the elicitation engine; part of every cache key and ETag, so bump it whenever an
 /// answer could change.

@@ -2,14 +2,17 @@
 //!
 //! Candidates are pairs of alternatives in normalised attribute space: pairs of the request's
 //! options, or pairs synthesised within the attribute ranges on a grid of 21 levels per
-//! attribute (so values read well in natural units). Half the synthesised pairs are
+//! attribute (so values read well in natural units). A third of the synthesised pairs are
 //! *trade-offs* — `a` better on one attribute and worse on another, the rest equal — which ask
-//! directly about the ratio of two weights; the other half differ on every attribute.
+//! directly about the ratio of two weights; a third differ on every attribute at random levels;
+//! a third are *extreme*: a random direction of difference stretched to the full range, so the
+//! answer is as decisive as the noise allows.
 //!
 //! The top-k questions are picked greedily by expected information gain, skipping a candidate
 //! whose difference vector is too parallel (|cosine| above a threshold) to one already picked:
 //! near-parallel questions ask nearly the same thing.
 
+use crate::posterior::Posterior;
 use crate::rng::{self, STREAM_CANDIDATE, STREAM_PAIRS};
 
 /// Grid levels per attribute for synthesised alternatives (0, 1/20, ..., 1).
@@ -51,7 +54,11 @@ pub fn synthesize(n: usize, count: usize, seed: u64) -> Vec<Candidate> {
     let mut attempt = 0u32;
     while out.len() < count {
         rng::fill(seed, attempt, 0, STREAM_CANDIDATE, &mut u);
-        let c = if attempt.is_multiple_of(2) { trade_off(n, &u) } else { full_pair(n, &u) };
+        let c = match attempt % 3 {
+            0 => trade_off(n, &u),
+            1 => full_pair(n, &u),
+            _ => extreme_pair(n, &u),
+        };
         attempt = attempt.wrapping_add(1);
         if c.a != c.b {
             out.push(c);
@@ -90,6 +97,114 @@ fn full_pair(n: usize, u: &[f64]) -> Candidate {
     let a = (0..n).map(|k| level(u[k])).collect();
     let b = (0..n).map(|k| level(u[n + k])).collect();
     Candidate { a, b, a_option: None, b_option: None }
+}
+
+/// A pair whose difference points in a random direction and reaches the full range on its
+/// largest attribute: `a = max(v, 0)`, `b = max(−v, 0)` for `v` on the grid, scaled so
+/// `max |v_k| = 1`. The largest differences make the most decisive answers.
+fn extreme_pair(n: usize, u: &[f64]) -> Candidate {
+    let v: Vec<f64> = (0..n).map(|k| 2.0 * u[k] - 1.0).collect();
+    let top = v.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-9);
+    let grid = |x: f64| (x / top * f64::from(LEVELS)).round() / f64::from(LEVELS);
+    let a = v.iter().map(|&x| grid(x).max(0.0)).collect();
+    let b = v.iter().map(|&x| (-grid(x)).max(0.0)).collect();
+    Candidate { a, b, a_option: None, b_option: None }
+}
+
+/// Questions designed from the posterior: each cuts it through its mean across one of its widest
+/// axes. For a principal axis `e` of the weights' covariance (largest variances first; the
+/// axis along (1, …, 1) has none, as weights sum to 1), the difference is `Δ = e − (w̄·e)·1`,
+/// so that `w̄·Δ = 0` while `w·Δ` varies as much as possible over the posterior, stretched to
+/// the full range and snapped to the grid. Also the sums and differences of the first axes.
+pub fn principal(posterior: &Posterior, count: usize) -> Vec<Candidate> {
+    let n = posterior.attributes();
+    let mean = posterior.mean();
+    let mut cov = vec![0.0; n * n];
+    let mut w = vec![0.0; n];
+    for (i, &p) in posterior.weights().iter().enumerate() {
+        posterior.particle_into(i, &mut w);
+        for a in 0..n {
+            for b in 0..=a {
+                cov[a * n + b] += p * (w[a] - mean[a]) * (w[b] - mean[b]);
+            }
+        }
+    }
+    for a in 0..n {
+        for b in 0..a {
+            cov[b * n + a] = cov[a * n + b];
+        }
+    }
+    let (values, vectors) = jacobi_eigen(cov, n);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| values[j].total_cmp(&values[i]).then(i.cmp(&j)));
+    let axis = |i: usize| -> Vec<f64> { (0..n).map(|k| vectors[k * n + i]).collect() };
+    let mut directions: Vec<Vec<f64>> = order.iter().take(n - 1).map(|&i| axis(i)).collect();
+    if directions.len() >= 2 {
+        let (e1, e2) = (directions[0].clone(), directions[1].clone());
+        directions.push(e1.iter().zip(&e2).map(|(x, y)| x + y).collect());
+        directions.push(e1.iter().zip(&e2).map(|(x, y)| x - y).collect());
+    }
+    directions
+        .into_iter()
+        .take(count)
+        .filter_map(|e| {
+            let shift: f64 = mean.iter().zip(&e).map(|(m, x)| m * x).sum();
+            let delta: Vec<f64> = e.iter().map(|x| x - shift).collect();
+            let top = delta.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            if top <= 1e-12 || !top.is_finite() {
+                return None;
+            }
+            let grid = |x: f64| (x / top * f64::from(LEVELS)).round() / f64::from(LEVELS);
+            let a: Vec<f64> = delta.iter().map(|&x| grid(x).max(0.0)).collect();
+            let b: Vec<f64> = delta.iter().map(|&x| (-grid(x)).max(0.0)).collect();
+            (a != b).then_some(Candidate { a, b, a_option: None, b_option: None })
+        })
+        .collect()
+}
+
+/// Eigenvalues and eigenvectors (columns of the row-major `n × n` result) of a symmetric matrix
+/// by cyclic Jacobi rotations.
+fn jacobi_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut v = vec![0.0; n * n];
+    for i in 0..n {
+        v[i * n + i] = 1.0;
+    }
+    for _sweep in 0..64 {
+        let off: f64 = (0..n).flat_map(|p| (p + 1..n).map(move |q| (p, q))).map(|(p, q)| a[p * n + q].powi(2)).sum();
+        let diag: f64 = (0..n).map(|p| a[p * n + p].powi(2)).sum();
+        if off <= 1e-30 * diag.max(1e-300) {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq == 0.0 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..n).map(|i| a[i * n + i]).collect(), v)
 }
 
 /// Pairs of options (normalised values): every pair `i < j` when there are at most `cap`, else
@@ -186,7 +301,7 @@ mod tests {
                 assert!((0.0..=1.0).contains(x));
                 assert!((x * 20.0 - (x * 20.0).round()).abs() < 1e-12);
             }
-            if k % 2 == 0 {
+            if k % 3 == 0 {
                 let d = q.delta();
                 assert_eq!(d.iter().filter(|x| **x > 0.0).count(), 1, "{q:?}");
                 assert_eq!(d.iter().filter(|x| **x < 0.0).count(), 1, "{q:?}");
@@ -194,6 +309,39 @@ mod tests {
         }
         assert_eq!(synthesize(4, 200, 9), c, "deterministic");
         assert_ne!(synthesize(4, 200, 10), c);
+    }
+
+    #[test]
+    fn jacobi_finds_eigenpairs() {
+        let m = vec![4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 1.0];
+        let (values, vectors) = jacobi_eigen(m.clone(), 3);
+        for i in 0..3 {
+            for r in 0..3 {
+                let mv: f64 = (0..3).map(|k| m[r * 3 + k] * vectors[k * 3 + i]).sum();
+                assert!((mv - values[i] * vectors[r * 3 + i]).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn principal_questions_cut_through_the_mean() {
+        // Particles spread along w0 − w1 around (0.5, 0.3, 0.2).
+        let rows: Vec<f64> = (0..21)
+            .flat_map(|i| {
+                let t = (i as f64 - 10.0) / 50.0;
+                [0.5 + t, 0.3 - t, 0.2]
+            })
+            .collect();
+        let post = Posterior::from_weighted(3, &rows, &[1.0; 21]);
+        let qs = principal(&post, 4);
+        assert!(!qs.is_empty());
+        let d = qs[0].delta();
+        // The widest axis is w0 − w1: the first question trades attribute 0 against 1 ...
+        assert!(d[0] * d[1] < 0.0, "{d:?}");
+        // ... at the full range, through the mean (up to the grid).
+        assert!(d.iter().any(|x| (x.abs() - 1.0).abs() < 1e-12));
+        let at_mean: f64 = [0.5, 0.3, 0.2].iter().zip(&d).map(|(w, x)| w * x).sum();
+        assert!(at_mean.abs() < 0.05, "{at_mean}");
     }
 
     #[test]

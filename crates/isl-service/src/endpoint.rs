@@ -245,7 +245,8 @@ pub mod elicit {
     use crate::error::ServiceError;
 
     /// `/v1/preferences/next`: the posterior over attribute weights from every answer so far,
-    /// the next questions by expected information gain, and a recommendation.
+    /// the next questions by expected information gain, and a recommendation (options given,
+    /// or valued by Monte Carlo on a causal model with the service's Monte Carlo limits).
     #[derive(Debug, Clone, Copy, Default)]
     pub struct PreferencesNext;
 
@@ -259,7 +260,7 @@ pub mod elicit {
         }
 
         fn compute(&self, req: &NextRequest, ctx: &ComputeContext<'_>) -> Result<NextResponse, ServiceError> {
-            Ok(isl_elicit::next(req, &ctx.config.elicit, ctx.stop)?)
+            Ok(isl_elicit::next(req, &ctx.config.elicit, &ctx.config.mc, ctx.stop)?)
         }
     }
 }
