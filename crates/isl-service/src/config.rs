@@ -82,6 +82,8 @@ pub struct Config {
     pub route_cache_control: BTreeMap<String, CacheControl>,
     /// Bearer token for `/admin/*`; `None` disables the admin routes (401).
     pub admin_token: Option<String>,
+    /// The most items in one `/v1/batch` request (422 `over_limit` beyond).
+    pub batch_max_items: usize,
 }
 
 impl Default for Config {
@@ -97,6 +99,7 @@ impl Default for Config {
             cache_control: CacheControl::default(),
             route_cache_control: BTreeMap::new(),
             admin_token: None,
+            batch_max_items: 64,
         }
     }
 }

@@ -86,6 +86,9 @@ pub enum ServiceError {
     /// A preference elicitation error: bad request (422), or the deadline (504).
     #[error(transparent)]
     Elicit(#[from] ElicitError),
+    /// A `/v1/batch` request that cannot run as a whole (422).
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchError),
     /// Missing or wrong bearer token on an admin route.
     #[error("{message}")]
     Unauthorized {
@@ -138,6 +141,7 @@ impl ServiceError {
             ServiceError::Elicit(e) if e.is_interrupted() => 504,
             ServiceError::Elicit(e) if !e.is_bad_input() => 500,
             ServiceError::Elicit(_) => 422,
+            ServiceError::Batch(_) => 422,
             ServiceError::Overloaded { .. } => 429,
             ServiceError::NotReady => 503,
             ServiceError::Model(f) => f.status,
@@ -160,6 +164,7 @@ impl ServiceError {
             ServiceError::Causal(e) => e.code(),
             ServiceError::Mc(e) => e.code(),
             ServiceError::Elicit(e) => e.code(),
+            ServiceError::Batch(e) => e.code(),
             ServiceError::Unauthorized { .. } => "unauthorized",
             ServiceError::Overloaded { .. } => "overloaded",
             ServiceError::NotReady => "not_ready",
@@ -183,6 +188,7 @@ impl ServiceError {
             ServiceError::Causal(e) => e.details(),
             ServiceError::Mc(e) => e.details(),
             ServiceError::Elicit(e) => e.details(),
+            ServiceError::Batch(e) => e.details(),
             ServiceError::Overloaded { retry_after_secs } => json!({"retry_after_seconds": retry_after_secs}),
             ServiceError::ComponentTrap { trap } => json!({"trap": trap}),
             ServiceError::Model(f) => f.details.clone(),

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod accel;
+pub mod batch;
 pub mod cache;
 pub mod clock;
 pub mod config;

@@ -32,6 +32,8 @@ pub(crate) enum Target {
     CacheClear,
     /// The OpenAPI document.
     OpenApi,
+    /// `/v1/batch`: many compute requests in dependency order (see [`crate::batch`]).
+    Batch,
 }
 
 /// The operational routes with their targets.
@@ -46,7 +48,7 @@ impl Target {
     /// The methods the target answers, as an `Allow` value.
     pub(crate) fn allow(self) -> &'static str {
         match self {
-            Target::Compute(_) => COMPUTE_ALLOW,
+            Target::Compute(_) | Target::Batch => COMPUTE_ALLOW,
             Target::Health | Target::Metrics | Target::OpenApi => READ_ALLOW,
             Target::CacheClear => ADMIN_ALLOW,
         }
@@ -55,7 +57,7 @@ impl Target {
     /// Checks the request method against [`Target::allow`].
     pub(crate) fn check_method(self, req: &Request) -> Result<(), ServiceError> {
         let ok = match self {
-            Target::Compute(_) => matches!(req.method, Method::Get | Method::Head | Method::Post),
+            Target::Compute(_) | Target::Batch => matches!(req.method, Method::Get | Method::Head | Method::Post),
             Target::Health | Target::Metrics | Target::OpenApi => matches!(req.method, Method::Get | Method::Head),
             Target::CacheClear => req.method == Method::Post,
         };

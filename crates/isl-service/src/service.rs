@@ -9,6 +9,7 @@ use serde_json::json;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::accel::McAccelerator;
+use crate::batch::{BATCH, BatchRequest};
 use crate::cache::{Entry, Lookup, ResponseCache};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -116,6 +117,7 @@ impl Service {
         let ServiceBuilder { config, clock, accelerator, models } = parts;
         let routes = compute_routes(accelerator.clone(), models.clone());
         let mut labels: Vec<&'static str> = routes.iter().map(|r| r.path()).collect();
+        labels.push(BATCH);
         labels.extend(OPERATIONAL.iter().map(|(p, _)| *p));
         // Everything besides the request that can change an answer goes into the key.
         // (Monte Carlo options all shape answers — defaults are filled into the canonical request,
@@ -148,9 +150,12 @@ impl Service {
         &self.config
     }
 
-    /// The paths of the compute routes.
+    /// The paths of the compute routes, and `/v1/batch` (which takes compute requests the same
+    /// ways: POST, or GET with `?q=`).
     pub fn compute_paths(&self) -> Vec<&'static str> {
-        self.routes.iter().map(|r| r.path()).collect()
+        let mut paths: Vec<&'static str> = self.routes.iter().map(|r| r.path()).collect();
+        paths.push(BATCH);
+        paths
     }
 
     /// Answers one request. Never panics on request input; every failure is a JSON error.
@@ -207,6 +212,9 @@ impl Service {
         if let Some(i) = self.routes.iter().position(|r| r.path() == path) {
             return Some((self.routes[i].path(), Target::Compute(i)));
         }
+        if path == BATCH {
+            return Some((BATCH, Target::Batch));
+        }
         OPERATIONAL.iter().find(|(p, _)| *p == path).copied()
     }
 
@@ -224,12 +232,70 @@ impl Service {
             Target::OpenApi => Ok(Response::json(200, Bytes::from_static(OPENAPI_JSON.as_bytes()))
                 .with_header("cache-control", "public, max-age=3600")),
             Target::CacheClear => self.cache_clear(req),
+            Target::Batch => self.batch(req),
         });
         let mut resp = result.unwrap_or_else(|e| e.to_response());
         if req.method == Method::Head {
             resp.body = Bytes::new();
         }
         (label, resp)
+    }
+
+    /// `/v1/batch`: every item through [`Service::handle`] in dependency order (see
+    /// [`crate::batch`]); never cached as a whole.
+    fn batch(&self, req: &Request) -> Result<Response, ServiceError> {
+        let raw = self.request_json(req)?;
+        let text = std::str::from_utf8(&raw).map_err(|e| ServiceError::InvalidUtf8 { offset: e.valid_up_to() })?;
+        let batch: BatchRequest = serde_json::from_str(text).map_err(|e| ServiceError::from_json_error(&e, text))?;
+        let plan = crate::batch::plan(&batch, self.config.batch_max_items)?;
+        let run_item = |i: usize| -> Vec<u8> {
+            let item = &batch.items[i];
+            let resp = match self.target(&item.route) {
+                Some((_, Target::Compute(_))) => {
+                    let body = serde_json::to_vec(&item.body).unwrap_or_default();
+                    self.handle(Request::post_json(item.route.clone(), body))
+                }
+                _ => {
+                    self.metrics.record(UNMATCHED, 404, 0);
+                    ServiceError::NotFound { path: item.route.clone() }.to_response()
+                }
+            };
+            crate::batch::item_json(&item.id, &item.route, &resp)
+        };
+        let done = crate::batch::run(&plan, &run_item);
+        let ndjson = req.header_values("accept").any(|v| {
+            v.split(',')
+                .any(|t| t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-ndjson")))
+        });
+        let (content_type, body) = if ndjson {
+            let mut body = Vec::new();
+            for (_, line) in &done {
+                body.extend_from_slice(line);
+                body.push(b'\n');
+            }
+            ("application/x-ndjson", body)
+        } else {
+            let mut by_index: Vec<Option<&[u8]>> = vec![None; batch.items.len()];
+            for (i, line) in &done {
+                by_index[*i] = Some(line);
+            }
+            let mut body = b"{\"items\":[".to_vec();
+            for (k, line) in by_index.iter().enumerate() {
+                if k > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(line.unwrap_or(b"null"));
+            }
+            let completed: Vec<&str> = done.iter().map(|(i, _)| batch.items[*i].id.as_str()).collect();
+            body.extend_from_slice(b"],\"completed\":");
+            body.extend_from_slice(&serde_json::to_vec(&completed).unwrap_or_default());
+            body.push(b'}');
+            ("application/json", body)
+        };
+        Ok(Response::new(200)
+            .with_header("content-type", content_type)
+            .with_header("cache-control", "no-store")
+            .with_body(body))
     }
 
     fn health(&self) -> Response {
