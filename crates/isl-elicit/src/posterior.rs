@@ -274,8 +274,7 @@ impl Posterior {
                 pairs.clear();
                 pairs.extend(self.weights.iter().enumerate().map(|(i, &wi)| (self.cloud.get(i, k), wi)));
                 let var: f64 = pairs.iter().map(|(x, wi)| wi * (x - mean[k]).powi(2)).sum();
-                let p05 = weighted_quantile(&mut pairs, 0.05);
-                let p95 = weighted_quantile(&mut pairs, 0.95);
+                let [p05, p95] = weighted_quantiles(&pairs, [0.05, 0.95]);
                 WeightStats { mean: mean[k], std: var.max(0.0).sqrt(), p05, p95 }
             })
             .collect()
@@ -294,54 +293,39 @@ impl Posterior {
     }
 }
 
-/// The smallest value whose cumulative weight (in value order) reaches `p`, of (value, weight)
-/// pairs, by weighted quickselect (expected linear time; the pairs are reordered). The pivot
-/// choice and the sums are fixed by the input order, so the answer is deterministic.
-fn weighted_quantile(pairs: &mut [(f64, f64)], p: f64) -> f64 {
-    let (mut lo, mut hi) = (0, pairs.len());
-    let mut p = p;
-    loop {
-        if hi - lo <= 32 {
-            let part = &mut pairs[lo..hi];
-            part.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-            let mut cum = 0.0;
-            for &(x, w) in part.iter() {
-                cum += w;
-                if cum >= p {
-                    return x;
-                }
-            }
-            return part.last().map_or(0.0, |&(x, _)| x);
-        }
-        // Median of three by position, then a three-way partition (< pivot, = pivot, > pivot).
-        let (a, b, c) = (pairs[lo].0, pairs[(lo + hi) / 2].0, pairs[hi - 1].0);
-        let pivot = a.max(b).min(a.min(b).max(c));
-        let (mut lt, mut i, mut gt) = (lo, lo, hi);
-        while i < gt {
-            match pairs[i].0.total_cmp(&pivot) {
-                std::cmp::Ordering::Less => {
-                    pairs.swap(lt, i);
-                    lt += 1;
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    gt -= 1;
-                    pairs.swap(i, gt);
-                }
-                std::cmp::Ordering::Equal => i += 1,
-            }
-        }
-        let below: f64 = pairs[lo..lt].iter().map(|x| x.1).sum();
-        let equal: f64 = pairs[lt..gt].iter().map(|x| x.1).sum();
-        if below >= p {
-            hi = lt;
-        } else if below + equal >= p || gt == hi {
-            return pivot;
-        } else {
-            p -= below + equal;
-            lo = gt;
-        }
+/// The smallest values whose cumulative weight (in value order) reaches each of `ps`, of
+/// (value, weight) pairs. One pass bins the values (512 equal bins between the smallest and the
+/// largest) and sums the weights per bin; each quantile's bin is then sorted alone. Sums run in
+/// input order, so the answer is deterministic.
+fn weighted_quantiles<const K: usize>(pairs: &[(f64, f64)], ps: [f64; K]) -> [f64; K] {
+    const BINS: usize = 512;
+    let (lo, hi) = pairs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &(x, _)| (a.min(x), b.max(x)));
+    if pairs.is_empty() || lo >= hi {
+        return [if pairs.is_empty() { 0.0 } else { lo }; K];
     }
+    let scale = BINS as f64 / (hi - lo);
+    let bin = |x: f64| (((x - lo) * scale) as usize).min(BINS - 1);
+    let mut mass = [0.0f64; BINS];
+    for &(x, w) in pairs {
+        mass[bin(x)] += w;
+    }
+    ps.map(|p| {
+        let mut cum = 0.0;
+        let mut b = 0;
+        while b + 1 < BINS && cum + mass[b] < p {
+            cum += mass[b];
+            b += 1;
+        }
+        let mut inside: Vec<(f64, f64)> = pairs.iter().copied().filter(|&(x, _)| bin(x) == b).collect();
+        inside.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for &(x, w) in &inside {
+            cum += w;
+            if cum >= p {
+                return x;
+            }
+        }
+        inside.last().map_or(hi, |&(x, _)| x)
+    })
 }
 
 /// Builds the posterior from the prior and every answer in `evidence` (in order). `stop` is
@@ -682,7 +666,7 @@ mod tests {
                     cum >= p
                 });
                 let want = want.map_or(sorted[len - 1].0, |x| x.0);
-                assert_eq!(weighted_quantile(&mut pairs.clone(), p), want, "len {len} p {p}");
+                assert_eq!(weighted_quantiles(&pairs, [p])[0], want, "len {len} p {p}");
             }
         }
     }
