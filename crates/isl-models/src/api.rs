@@ -9,7 +9,11 @@ use crate::forecast::{ForecastTimings, Timestamp, format_rfc3339};
 use crate::nli::{NliLabel, NliScores};
 use crate::registry::Registry;
 use crate::tokenize::Overflow;
-use crate::verify::{ClaimResult, Corpus, Evidence, VerifyOptions, VerifyTimings};
+use std::sync::Arc;
+
+use crate::embed::EmbeddingModel;
+use crate::nli::NliModel;
+use crate::verify::{ClaimResult, Corpus, Evidence, VerifyOptions, VerifyOutput, VerifyTimings};
 
 /// Limits on requests (the service's configuration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,6 +315,26 @@ pub fn verify(
     limits: &ModelLimits,
     corpus: Option<&Corpus>,
 ) -> Result<VerifyResponse, ModelError> {
+    verify_using(registry, req, limits, corpus, |embedder, nli, claims, evidence, top_k| {
+        crate::verify::verify(embedder, nli, claims, evidence, top_k, VerifyOptions::default())
+    })
+}
+
+/// [`verify`] with the pipeline run by `run` (model embedding, retrieval, NLI): the checks,
+/// model resolution and answer are the same.
+pub fn verify_using(
+    registry: &Registry,
+    req: &VerifyRequest,
+    limits: &ModelLimits,
+    corpus: Option<&Corpus>,
+    mut run: impl FnMut(
+        &Arc<EmbeddingModel>,
+        &Arc<NliModel>,
+        &[String],
+        Evidence<'_>,
+        usize,
+    ) -> Result<VerifyOutput, ModelError>,
+) -> Result<VerifyResponse, ModelError> {
     check_texts("claims", &req.claims, limits.max_claims, limits.max_text_bytes)?;
     let evidence = match (corpus, &req.corpus) {
         (Some(c), _) if req.evidence.is_empty() => Evidence::Corpus(c),
@@ -333,7 +357,7 @@ pub fn verify(
     }
     let embedder = registry.embedding(req.embedding_model.as_deref())?;
     let nli = registry.nli(req.nli_model.as_deref())?;
-    let out = crate::verify::verify(&embedder, &nli, &req.claims, evidence, top_k, VerifyOptions::default())?;
+    let out = run(&embedder, &nli, &req.claims, evidence, top_k)?;
     Ok(VerifyResponse {
         results: out.results,
         timings_ms: out.timings,

@@ -23,7 +23,8 @@ use crate::error::ModelError;
 use crate::manifest::ModelKind;
 use crate::nli::{NliModel, NliScores};
 use crate::registry::Registry;
-use crate::verify::Corpus;
+use crate::tokenize::Overflow;
+use crate::verify::{Corpus, VerifyOptions, verify_with};
 
 type EmbedBatcher = Batcher<Encoding, Vec<f32>>;
 type NliBatcher = Batcher<(String, String), NliScores>;
@@ -232,7 +233,47 @@ impl ModelServer {
             .corpus
             .as_deref()
             .and_then(|name| self.corpora.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned());
-        api::verify(&self.registry, req, &self.limits, corpus.as_deref())
+        // Through the batchers: the claims, passages and pairs of one request are shared out
+        // between the workers (and merged with other requests' rows).
+        api::verify_using(&self.registry, req, &self.limits, corpus.as_deref(), |embedder, nli, claims, evidence, k| {
+            let embed = |texts: &[String]| self.embed_texts(embedder, texts, deadline);
+            let infer = |pairs: &[(&str, &str)]| self.nli_pairs(nli, pairs, deadline);
+            verify_with(embedder.name(), &embed, &infer, claims, evidence, k, VerifyOptions::default())
+        })
+    }
+
+    /// Unit embeddings of `texts` (cut to the model's limit) through the model's batcher.
+    fn embed_texts(
+        &self,
+        model: &Arc<EmbeddingModel>,
+        texts: &[String],
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut items = Vec::with_capacity(texts.len());
+        for (i, text) in texts.iter().enumerate() {
+            let (enc, _) = model.tokenizer().encode(text, "texts", i, Overflow::Truncate)?;
+            let cost = enc.len();
+            items.push((enc, cost));
+        }
+        self.embed_batcher(model).call_many(items, deadline)
+    }
+
+    /// NLI scores of `pairs` (cut to the model's limit) through the model's batcher.
+    fn nli_pairs(
+        &self,
+        model: &Arc<NliModel>,
+        pairs: &[(&str, &str)],
+        deadline: Option<Instant>,
+    ) -> Result<Vec<NliScores>, ModelError> {
+        let tok = model.tokenizer();
+        let items = pairs
+            .iter()
+            .map(|(p, h)| {
+                let cost = tok.fixed_len().unwrap_or_else(|| tok.count(p).max(tok.count(h)));
+                ((p.to_string(), h.to_string()), cost)
+            })
+            .collect();
+        self.nli_batcher(model).call_many(items, deadline)
     }
 
     /// Answers `/v1/forecast`.

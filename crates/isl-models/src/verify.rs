@@ -132,22 +132,43 @@ pub fn verify(
     top_k: usize,
     options: VerifyOptions,
 ) -> Result<VerifyOutput, ModelError> {
+    let embed = |texts: &[String]| Ok(embedder.embed(texts, Overflow::Truncate)?.vectors);
+    let infer = |pairs: &[(&str, &str)]| Ok(nli.predict(pairs, Overflow::Truncate)?.scores);
+    verify_with(embedder.name(), &embed, &infer, claims, evidence, top_k, options)
+}
+
+/// Embeds texts (unit vectors, long texts cut), for [`verify_with`].
+pub type EmbedFn<'a> = dyn Fn(&[String]) -> Result<Vec<Vec<f32>>, ModelError> + 'a;
+/// Scores (premise, hypothesis) pairs (long texts cut), for [`verify_with`].
+pub type NliFn<'a> = dyn Fn(&[(&str, &str)]) -> Result<Vec<NliScores>, ModelError> + 'a;
+
+/// [`verify`] with the models behind functions (a server runs them through its batchers);
+/// `embedder` names the embedding model `embed` runs (a corpus must have been embedded with it).
+pub fn verify_with(
+    embedder: &str,
+    embed: &EmbedFn<'_>,
+    nli: &NliFn<'_>,
+    claims: &[String],
+    evidence: Evidence<'_>,
+    top_k: usize,
+    options: VerifyOptions,
+) -> Result<VerifyOutput, ModelError> {
     let total = Stopwatch::start();
     let mut sw = Stopwatch::start();
     if top_k == 0 {
         return Err(ModelError::InvalidRequest { message: "top_k must be at least 1".into() });
     }
-    let claim_vecs = embedder.embed(claims, Overflow::Truncate)?.vectors;
+    let claim_vecs = embed(claims)?;
     let owned;
     let (texts, vectors): (&[String], &[Vec<f32>]) = match evidence {
         Evidence::Texts(texts) => {
-            owned = embedder.embed(texts, Overflow::Truncate)?.vectors;
+            owned = embed(texts)?;
             (texts, &owned)
         }
         Evidence::Corpus(c) => {
-            if c.model != embedder.name() {
+            if c.model != embedder {
                 return Err(ModelError::InvalidRequest {
-                    message: format!("the corpus was embedded with '{}', not '{}'", c.model, embedder.name()),
+                    message: format!("the corpus was embedded with '{}', not '{embedder}'", c.model),
                 });
             }
             (&c.texts, &c.vectors)
@@ -173,7 +194,7 @@ pub fn verify(
         .zip(claims)
         .flat_map(|(p, claim)| p.iter().map(move |&(i, _)| (texts[i].as_str(), claim.as_str())))
         .collect();
-    let scores = nli.predict(&pairs, Overflow::Truncate)?.scores;
+    let scores = nli(&pairs)?;
     let nli_ms = sw.lap();
 
     let mut results = Vec::with_capacity(claims.len());

@@ -80,3 +80,34 @@ fn verify_retrieves_scores_and_decides() {
         EVIDENCE.len()
     );
 }
+
+/// The server's verification (through the batchers, rows shared out between workers and padded
+/// with other rows) gives the library's answer: same passages, labels and verdicts, the same
+/// numbers up to float rounding.
+#[test]
+fn the_batched_server_path_answers_like_the_library() {
+    let Some(reg) = common::registry() else { return };
+    let req: VerifyRequest = serde_json::from_value(json!({
+        "claims": ["Confidential Information must be returned at termination.", "Revenue fell."],
+        "evidence": EVIDENCE,
+        "top_k": 3,
+    }))
+    .unwrap();
+    let direct = api::verify(&reg, &req, &ModelLimits::default(), None).unwrap();
+    let batching = isl_models::BatcherConfig { workers: 2, ..Default::default() };
+    let server = isl_models::ModelServer::new(reg.clone(), ModelLimits::default(), batching);
+    let served = server.verify(&req, None).unwrap();
+    assert_eq!(direct.results.len(), served.results.len());
+    for (d, s) in direct.results.iter().zip(&served.results) {
+        assert_eq!((d.verdict, &d.claim), (s.verdict, &s.claim));
+        assert!((d.confidence - s.confidence).abs() < 1e-4, "{} vs {}", d.confidence, s.confidence);
+        for (de, se) in d.evidence.iter().zip(&s.evidence) {
+            assert_eq!((de.index, de.label), (se.index, se.label));
+            assert!((de.similarity - se.similarity).abs() < 1e-4);
+            assert!((de.scores.entailment - se.scores.entailment).abs() < 1e-4);
+        }
+    }
+    let stats = server.batchers();
+    assert_eq!(stats.len(), 2, "{stats:?}");
+    assert_eq!(stats.iter().map(|b| b.items).sum::<u64>(), 2 + 10 + 6);
+}
