@@ -197,6 +197,24 @@ pub struct ServiceArgs {
     /// threshold measured at start, where a GPU is attached and faster), `cpu`, `gpu`.
     #[arg(long, env = "ISL_BACKEND", value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
+    /// Most attributes in one /v1/preferences/next request.
+    #[arg(long, env = "ISL_MAX_ATTRIBUTES", default_value_t = isl_service::Config::default().elicit.max_attributes)]
+    pub max_attributes: usize,
+    /// Most options in one /v1/preferences/next request (explicit, or interventions of a model).
+    #[arg(long, env = "ISL_MAX_OPTIONS", default_value_t = isl_service::Config::default().elicit.max_options)]
+    pub max_options: usize,
+    /// Most answers in one /v1/preferences/next request.
+    #[arg(long, env = "ISL_MAX_ANSWERS", default_value_t = isl_service::Config::default().elicit.max_answers)]
+    pub max_answers: usize,
+    /// Most posterior particles a /v1/preferences/next request may ask for.
+    #[arg(long, env = "ISL_MAX_PARTICLES", default_value_t = isl_service::Config::default().elicit.max_particles)]
+    pub max_particles: usize,
+    /// Particles of a /v1/preferences/next request that gives none.
+    #[arg(long, env = "ISL_DEFAULT_PARTICLES", default_value_t = isl_service::Config::default().elicit.default_particles)]
+    pub default_particles: usize,
+    /// Most items in one /v1/batch request.
+    #[arg(long, env = "ISL_MAX_BATCH_ITEMS", default_value_t = isl_service::Config::default().batch_max_items)]
+    pub max_batch_items: usize,
     /// Per-request compute deadline in milliseconds (504 past it).
     #[arg(long, env = "ISL_DEADLINE_MS", default_value_t = 10_000)]
     pub deadline_ms: u64,
@@ -243,6 +261,12 @@ impl ServiceArgs {
         config.mc.max_nodes = self.max_model_nodes;
         config.mc.max_samples = self.max_samples;
         config.mc.default_samples = self.default_samples;
+        config.elicit.max_attributes = self.max_attributes;
+        config.elicit.max_options = self.max_options;
+        config.elicit.max_answers = self.max_answers;
+        config.elicit.max_particles = self.max_particles;
+        config.elicit.default_particles = self.default_particles;
+        config.batch_max_items = self.max_batch_items;
         config.mc_backend = match self.backend {
             Backend::Auto => isl_mc::BackendChoice::Auto,
             Backend::Cpu => isl_mc::BackendChoice::Cpu,
@@ -388,9 +412,24 @@ mod tests {
 
     #[test]
     fn flags_map_to_config() {
-        let cli = Cli::parse_from(["isl", "serve", "--max-nodes", "7", "--cache-bytes", "0", "--admin-token", "t"]);
+        let cli = Cli::parse_from([
+            "isl",
+            "serve",
+            "--max-nodes",
+            "7",
+            "--cache-bytes",
+            "0",
+            "--admin-token",
+            "t",
+            "--max-particles",
+            "500",
+            "--max-batch-items",
+            "3",
+        ]);
         let Command::Serve(args) = cli.command else { panic!("not serve") };
         let c = args.service.to_config();
+        assert_eq!((c.elicit.max_particles, c.batch_max_items), (500, 3));
+        assert_eq!(c.elicit.max_answers, isl_service::Config::default().elicit.max_answers);
         assert_eq!(c.causal.graph.max_nodes, 7);
         assert_eq!(c.cache.capacity_bytes, 0);
         assert_eq!(c.admin_token.as_deref(), Some("t"));
