@@ -33,6 +33,13 @@ fi
 step "Vulkan driver for the GPU tests (lavapipe; they skip with a reason without one)"
 ./scripts/setup-gpu.sh
 
+step "browser demo: web/dist (committed, embedded by isl serve) is built from the current sources"
+./scripts/build-web.sh --check
+
+step "browser demo: build from source (scripts/build-web.sh; installs wasm-bindgen-cli once)"
+cargo clippy --locked -p isl-web --target wasm32-unknown-unknown -- -D warnings
+./scripts/build-web.sh --out "${CARGO_TARGET_DIR:-target}/web-dist"
+
 step "cargo test"
 cargo test --workspace --locked
 

@@ -2,7 +2,8 @@
 //!
 //! The transport does only what the service cannot: a concurrency limit (429 with
 //! `Retry-After`, never an unbounded queue), a body-size limit enforced before and while
-//! buffering (413), graceful shutdown on SIGINT/SIGTERM, and logs.
+//! buffering (413), graceful shutdown on SIGINT/SIGTERM, and logs. It also serves the browser
+//! demo's static files (embedded at build time) at `/`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -139,6 +140,9 @@ pub async fn shutdown_signal() {
 async fn handle(State(state): State<AppState>, req: axum::extract::Request) -> axum::response::Response {
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
+    if let Some(response) = page::respond(&parts.method, parts.uri.path(), &parts.headers) {
+        return response;
+    }
     let path = parts.uri.path().to_string();
     let Ok(_permit) = state.permits.try_acquire() else {
         debug!(method = %parts.method, %path, "429 overloaded");
@@ -201,4 +205,45 @@ fn into_axum(resp: isl_service::Response) -> axum::response::Response {
         }
     }
     out
+}
+
+/// The browser demo (`web/`): its files, embedded by `host/build.rs` from `web/dist`, answer GET
+/// and HEAD of their paths (`/` is `/index.html`); every other request goes to the service.
+mod page {
+    use axum::body::Body;
+    use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+
+    include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
+
+    /// The response for a GET or HEAD of an embedded file; `None` for anything else.
+    pub(super) fn respond(method: &Method, path: &str, headers: &HeaderMap) -> Option<axum::response::Response> {
+        if method != Method::GET && method != Method::HEAD {
+            return None;
+        }
+        let path = if path == "/" { "/index.html" } else { path };
+        let &(_, content_type, etag, bytes) = ASSETS.iter().find(|(p, ..)| *p == path)?;
+        let matches = headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|tag| tag.trim() == etag || tag.trim() == "*");
+        let (status, body) = match (matches, method == Method::HEAD) {
+            (true, _) => (StatusCode::NOT_MODIFIED, Body::empty()),
+            (false, true) => (StatusCode::OK, Body::empty()),
+            (false, false) => (StatusCode::OK, Body::from(bytes)),
+        };
+        let mut response = axum::response::Response::new(body);
+        *response.status_mut() = status;
+        let out = response.headers_mut();
+        out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        out.insert(header::ETAG, HeaderValue::from_static(etag));
+        // Revalidated on every load (a 304 when unchanged), so a new build shows at once.
+        out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        if status == StatusCode::OK && method == Method::HEAD {
+            out.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        }
+        Some(response)
+    }
 }
