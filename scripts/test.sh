@@ -36,6 +36,16 @@ step "Vulkan driver for the GPU tests (lavapipe; they skip with a reason without
 step "browser demo: web/dist (committed, embedded by isl serve) is built from the current sources"
 ./scripts/build-web.sh --check
 
+step "browser demo: binaryen, Chromium, Node and the browser test's npm packages"
+setup=$(./scripts/setup-browser.sh)
+printf '%s\n' "$setup"
+if grep -q '^setup-browser: ready' <<<"$setup"; then
+  # Everything is installed: the browser test (tests/browser.rs) must run, not skip.
+  export ISL_BROWSER_TEST=require
+else
+  echo "the browser test will skip (reason above)"
+fi
+
 step "browser demo: build from source (scripts/build-web.sh; installs wasm-bindgen-cli once)"
 cargo clippy --locked -p isl-web --target wasm32-unknown-unknown -- -D warnings
 ./scripts/build-web.sh --out "${CARGO_TARGET_DIR:-target}/web-dist"
