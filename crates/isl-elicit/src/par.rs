@@ -46,3 +46,25 @@ pub(crate) fn chunks3<A: Send, B: Send, C: Send, R: Send>(
             .collect()
     }
 }
+
+/// `f(chunk_index, a_chunk, b_chunk)` over matching chunks of a shared slice `a` (`sa` values
+/// per item) and a mutable slice `b` (`sb` values per item): chunk `k` covers items
+/// `k·chunk ..`. Returns each chunk's result, in chunk order.
+pub(crate) fn zip_chunks<A: Sync, B: Send, R: Send>(
+    a: &[A],
+    sa: usize,
+    b: &mut [B],
+    sb: usize,
+    chunk: usize,
+    f: impl Fn(usize, &[A], &mut [B]) -> R + Sync + Send,
+) -> Vec<R> {
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        a.par_chunks(chunk * sa).zip(b.par_chunks_mut(chunk * sb)).enumerate().map(|(k, (a, b))| f(k, a, b)).collect()
+    }
+    #[cfg(target_family = "wasm")]
+    {
+        a.chunks(chunk * sa).zip(b.chunks_mut(chunk * sb)).enumerate().map(|(k, (a, b))| f(k, a, b)).collect()
+    }
+}

@@ -7,9 +7,10 @@
 //! `(Σw)² / Σw²` falls below a fraction of the particle count, the particles are resampled
 //! (systematic resampling) and *rejuvenated*: a few random-walk Metropolis–Hastings sweeps that
 //! leave the posterior given the answers so far invariant. The walk runs in additive log-ratio
-//! coordinates `θ_k = ln(w_k / w_n)` with a Gaussian step shaped by the particles' own covariance
-//! (Cholesky factor, scaled by 2.38/√dim and adapted to the acceptance rate); the target in
-//! those coordinates is `Π w_k · L(w)` (the Dirichlet(1) density times the Jacobian).
+//! coordinates `θ_k = ln(w_k / w_n)` with a symmetric step `L z` shaped by the particles' own
+//! covariance (`L` its Cholesky factor, scaled by 2.38/√dim and adapted to the acceptance rate;
+//! `z` uniform on [−√3, √3] per coordinate); the target in those coordinates is `Π w_k · L(w)`
+//! (the Dirichlet(1) density times the Jacobian).
 //!
 //! The filter also estimates the log marginal likelihood (the product of the mean incremental
 //! weights), which gives the information the answers carry — `KL(posterior ‖ prior) =
@@ -19,6 +20,13 @@ use crate::choice::{Choice, ChoiceModel};
 use crate::kernel::{self, BLOCK};
 use crate::rng::{self, STREAM_MOVE, STREAM_PRIOR, STREAM_RESAMPLE};
 use crate::{fastmath, par};
+
+/// √3: uniform steps on [−√3, √3] have variance 1.
+const SQRT_3: f64 = 1.732_050_807_568_877_2;
+
+/// Answers whose likelihoods one parallel pass computes ahead (those after a rejuvenation are
+/// computed again: more ahead means fewer passes but more waste).
+const ANSWERS_PER_PASS: usize = 4;
 
 /// Particles per parallel chunk, a multiple of [`BLOCK`] (fixed: results never depend on the
 /// thread count).
@@ -372,53 +380,74 @@ pub fn infer(
     let mut scratch = vec![0.0; count];
     // ln Σ e^{logw}: equal weights to start with.
     let mut before = libm::log(count as f64);
-    for j in 0..evidence.len() {
+    let m = evidence.len();
+    let mut inc: Vec<f64> = Vec::new();
+    let mut j = 0;
+    while j < m {
         if stop() {
             return Err(Interrupted);
         }
-        let (delta, choice) = evidence.answer(j);
-        par::chunks3(&mut cloud.data, n, &mut loglik, &mut logw, CHUNK, |_, wc, lc, gc| {
+        // The next few answers' log-likelihoods for every particle in one parallel pass
+        // (particle-major: `inc[i·width + a]`); then the weights take them one answer at a time.
+        let width = ANSWERS_PER_PASS.min(m - j);
+        inc.resize(count * width, 0.0);
+        par::zip_chunks(&cloud.data, n, &mut inc, width, CHUNK, |_, wc, ic| {
             let mut d = [0.0; BLOCK];
-            let mut inc = [0.0; BLOCK];
-            for ((blk, l), g) in wc.chunks(BLOCK * n).zip(lc.chunks_mut(BLOCK)).zip(gc.chunks_mut(BLOCK)) {
-                let len = l.len();
-                kernel::differences(model.rationality, delta, blk, &mut d[..len]);
-                inc[..len].fill(0.0);
-                kernel::add_log_prob(model, choice, &d[..len], &mut inc[..len]);
-                for ((l, g), x) in l.iter_mut().zip(g.iter_mut()).zip(&inc) {
-                    *l += x;
-                    *g += x;
+            let mut col = [0.0; BLOCK];
+            for (blk, ib) in wc.chunks(BLOCK * n).zip(ic.chunks_mut(BLOCK * width)) {
+                let len = blk.len() / n;
+                for a in 0..width {
+                    let (delta, choice) = evidence.answer(j + a);
+                    kernel::differences(model.rationality, delta, blk, &mut d[..len]);
+                    col[..len].fill(0.0);
+                    kernel::add_log_prob(model, choice, &d[..len], &mut col[..len]);
+                    for (r, &x) in col[..len].iter().enumerate() {
+                        ib[r * width + a] = x;
+                    }
                 }
             }
         });
-        let (after, ess) = normalise(&logw, &mut scratch);
-        log_evidence += after - before;
-        before = after;
-        if ess >= settings.ess_threshold * count as f64 {
-            continue;
-        }
-        // Resample (systematic; `scratch` holds the normalised weights) ...
-        resample(&mut cloud, &mut loglik, &mut logw, &scratch, rng::one(seed, j as u32, 0, STREAM_RESAMPLE));
-        before = libm::log(count as f64);
-        rejuvenations += 1;
-        // ... and move.
-        for _ in 0..settings.moves {
-            if stop() {
-                return Err(Interrupted);
+        let mut next = j + width;
+        for a in 0..width {
+            for ((l, g), &x) in loglik.iter_mut().zip(logw.iter_mut()).zip(inc.iter().skip(a).step_by(width)) {
+                *l += x;
+                *g += x;
             }
-            let chol = step_factor(&cloud);
-            let acc = mh_sweep(model, evidence, j + 1, &mut cloud, &mut loglik, &mut logw, &chol, scale, seed, sweep);
-            sweep += 1;
-            accepted += acc;
-            proposed += count as u64;
-            // Keep the acceptance rate in a useful band (deterministic: counts are exact).
-            let rate = acc as f64 / count as f64;
-            if rate < 0.15 {
-                scale *= 0.6;
-            } else if rate > 0.45 {
-                scale *= 1.5;
+            let (after, ess) = normalise(&logw, &mut scratch);
+            log_evidence += after - before;
+            before = after;
+            if ess >= settings.ess_threshold * count as f64 {
+                continue;
             }
+            // Resample (systematic; `scratch` holds the normalised weights) ...
+            let at = j + a;
+            resample(&mut cloud, &mut loglik, &mut logw, &scratch, rng::one(seed, at as u32, 0, STREAM_RESAMPLE));
+            before = libm::log(count as f64);
+            rejuvenations += 1;
+            // ... and move; the later answers of this pass are computed again for the moved
+            // particles.
+            for _ in 0..settings.moves {
+                if stop() {
+                    return Err(Interrupted);
+                }
+                let chol = step_factor(&cloud);
+                let acc =
+                    mh_sweep(model, evidence, at + 1, &mut cloud, &mut loglik, &mut logw, &chol, scale, seed, sweep);
+                sweep += 1;
+                accepted += acc;
+                proposed += count as u64;
+                // Keep the acceptance rate in a useful band (deterministic: counts are exact).
+                let rate = acc as f64 / count as f64;
+                if rate < 0.15 {
+                    scale *= 0.6;
+                } else if rate > 0.45 {
+                    scale *= 1.5;
+                }
+            }
+            next = at + 1;
+            break;
         }
+        j = next;
     }
     normalise(&logw, &mut scratch);
     Ok(Posterior {
@@ -582,7 +611,6 @@ fn mh_sweep(
         let mut new_ll = [0.0; BLOCK];
         let mut d = [0.0; BLOCK];
         let mut urow = vec![0.0; n];
-        let mut normal = isl_mc::dist::NormalColumn::default();
         let mut accepted = 0u64;
         for (b, (blk, lb)) in wc.chunks_mut(BLOCK * n).zip(lc.chunks_mut(BLOCK)).enumerate() {
             let bl = lb.len();
@@ -596,8 +624,10 @@ fn mh_sweep(
                     u[k * bl + r] = x;
                 }
             }
-            for k in 0..q {
-                normal.fill(&u[k * bl..(k + 1) * bl], &mut z[k * bl..(k + 1) * bl]);
+            // Steps uniform on [−√3, √3] (mean 0, variance 1): any symmetric step keeps
+            // Metropolis–Hastings exact, and this one costs no transcendental function.
+            for (zk, &uk) in z.iter_mut().zip(&u[..q * bl]) {
+                *zk = (2.0 * uk - 1.0) * SQRT_3;
             }
             kernel::ln_column(&u[q * bl..], &mut log_u[..bl]);
             // The step scale · L z, column by column.
