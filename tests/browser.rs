@@ -69,8 +69,8 @@ fn the_page_computes_what_the_server_answers() {
         seeds.map(|s| mix.request(s)).collect::<Vec<_>>()
     };
     let workloads = json!({
-        "validate200": mixes(MixKind::Validate200, 1..21),
-        "counterfactual10": mixes(MixKind::Counterfactual10, 1..6),
+        "validate200": mixes(MixKind::Validate200, 1..51),
+        "counterfactual10": mixes(MixKind::Counterfactual10, 1..11),
     });
     let workloads_path = artifacts.join("workloads.json");
     std::fs::write(&workloads_path, serde_json::to_vec(&workloads).expect("encode")).expect("write workloads");

@@ -2,7 +2,10 @@
 // starts the server and runs this). Exits 1 when a check fails.
 //
 //   node tests/browser/run.mjs --url http://127.0.0.1:PORT --chromium /usr/bin/chromium \
-//        --out target/browser-artifacts [--workloads FILE --bench]
+//        --out target/browser-artifacts [--workloads FILE --bench] [--page URL]
+//
+// --page loads the page from elsewhere (another build of web/dist behind any static server);
+// the answers it is compared with still come from --url.
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,9 +21,11 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     workloads: { type: 'string' },
     bench: { type: 'boolean', default: false },
+    page: { type: 'string' },
   },
 });
 const base = args.url;
+const pageBase = args.page ?? base;
 mkdirSync(args.out, { recursive: true });
 
 let failures = 0;
@@ -127,7 +132,7 @@ const waitFor = (fn, arg, timeout = 20000) => page.waitForFunction(fn, arg, { ti
 
 try {
   // --- Load -----------------------------------------------------------------------------------
-  await page.goto(`${base}/`);
+  await page.goto(`${pageBase}/`);
   await page.waitForSelector('body[data-ready="yes"]', { timeout: 30000 });
   const readyMs = await page.evaluate(() => Number(document.body.dataset.readyMs));
   console.log(`     page interactive after ${readyMs.toFixed(0)} ms (first load, fresh profile)`);
@@ -248,7 +253,7 @@ try {
   for (const [name, route, json, rawQ, compareWith] of CASES) {
     const q = json === null ? rawQ : b64(JSON.stringify(json));
     const query = q === null ? '' : `q=${q}`;
-    await page.goto(`${base}/#route=${route}${query ? `&${query}` : ''}`);
+    await page.goto(`${pageBase}/#route=${route}${query ? `&${query}` : ''}`);
     try {
       await waitFor(([r, qs]) => {
         const e = document.getElementById('result');
@@ -267,7 +272,7 @@ try {
   // Model routes: the page has no model runtime (503 models_unavailable); the server may.
   for (const [route, json] of [['/v1/embed', { texts: ['hello'] }], ['/v1/nli', { premise: 'a', hypothesis: 'b' }]]) {
     const query = `q=${b64(JSON.stringify(json))}`;
-    await page.goto(`${base}/#route=${route}&${query}`);
+    await page.goto(`${pageBase}/#route=${route}&${query}`);
     await waitFor(([r, qs]) => document.getElementById('result').dataset.state === 'done' && document.getElementById('result').dataset.route === r && document.getElementById('result').dataset.query === qs, [route, query]);
     const status = Number(await text('#status'));
     const body = JSON.parse(await text('#result'));
@@ -276,7 +281,7 @@ try {
   }
   // A shared link loads its request into the editor.
   await page.goto('about:blank');
-  await page.goto(`${base}/#route=/v1/causal/validate&q=${b64(JSON.stringify({ dag: FRONT, treatment: 'X', outcome: 'Y' }))}`);
+  await page.goto(`${pageBase}/#route=/v1/causal/validate&q=${b64(JSON.stringify({ dag: FRONT, treatment: 'X', outcome: 'Y' }))}`);
   await page.waitForSelector('body[data-ready="yes"]', { timeout: 30000 });
   await waitFor(() => document.getElementById('frontdoor-sets').textContent === '{M}', null, 10000).catch(() => {});
   check((await text('#frontdoor-sets')) === '{M}' && (await page.inputValue('#dag-input')).includes('X [exposure]'), 'a shared validate link loads its graph into the editor');
@@ -307,7 +312,7 @@ async function bench() {
     const dir = mkdtempSync(join(tmpdir(), 'isl-chromium-'));
     const ctx = await chromium.launchPersistentContext(dir, { executablePath: args.chromium, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
     const p = ctx.pages()[0] ?? (await ctx.newPage());
-    await p.goto(`${base}/`);
+    await p.goto(`${pageBase}/`);
     await p.waitForSelector('body[data-ready="yes"]', { timeout: 30000 });
     cold.push(await p.evaluate(() => Number(document.body.dataset.readyMs)));
     await ctx.close();
@@ -316,7 +321,7 @@ async function bench() {
   const warm = [];
   for (let i = 0; i < 5; i++) {
     await page.goto('about:blank');
-    await page.goto(`${base}/`);
+    await page.goto(`${pageBase}/`);
     await page.waitForSelector('body[data-ready="yes"]', { timeout: 30000 });
     warm.push(await page.evaluate(() => Number(document.body.dataset.readyMs)));
   }
