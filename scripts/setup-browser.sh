@@ -12,7 +12,7 @@ chromium_present() { have chromium || have chromium-browser || have google-chrom
 
 missing=()
 have wasm-opt || missing+=(binaryen)
-chromium_present || missing+=(chromium)
+chromium_present || missing+=(chromium fonts-liberation)
 have node || missing+=(nodejs)
 have npm || missing+=(npm)
 

@@ -49,6 +49,12 @@ fi
 step "browser demo: build from source (scripts/build-web.sh; installs wasm-bindgen-cli once)"
 cargo clippy --locked -p isl-web --target wasm32-unknown-unknown -- -D warnings
 ./scripts/build-web.sh --out "${CARGO_TARGET_DIR:-target}/web-dist"
+# For information: with the same toolchain and wasm-opt the build is byte for byte web/dist.
+if diff -rq "${CARGO_TARGET_DIR:-target}/web-dist" web/dist >/dev/null; then
+  echo "the fresh build equals web/dist byte for byte"
+else
+  echo "the fresh build differs from web/dist in bytes (another rustc or wasm-opt than web/dist was built with)"
+fi
 
 step "cargo test"
 cargo test --workspace --locked

@@ -39,6 +39,9 @@ function check(ok, what, detail = '') {
   return ok;
 }
 
+// Headless here and in containers (root: no sandbox; a small /dev/shm).
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
 const b64 = (text) => Buffer.from(text, 'utf8').toString('base64url');
 const unb64 = (q) => Buffer.from(q, 'base64url').toString('utf8');
 
@@ -116,7 +119,7 @@ const userDataDir = mkdtempSync(join(tmpdir(), 'isl-chromium-'));
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath: args.chromium,
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  args: CHROMIUM_FLAGS,
   viewport: { width: 1280, height: 900 },
 });
 const problems = [];
@@ -310,7 +313,7 @@ async function bench() {
   const cold = [];
   for (let i = 0; i < 5; i++) {
     const dir = mkdtempSync(join(tmpdir(), 'isl-chromium-'));
-    const ctx = await chromium.launchPersistentContext(dir, { executablePath: args.chromium, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    const ctx = await chromium.launchPersistentContext(dir, { executablePath: args.chromium, headless: true, args: CHROMIUM_FLAGS });
     const p = ctx.pages()[0] ?? (await ctx.newPage());
     await p.goto(`${pageBase}/`);
     await p.waitForSelector('body[data-ready="yes"]', { timeout: 30000 });
