@@ -160,6 +160,7 @@ try {
   check((await count('#dag-svg .node.outcome[data-node="Cancer"]')) === 1, 'the drawing highlights the outcome');
   check((await count('#dag-svg .edge.bidirected.backdoor-open')) === 1, 'the open back-door path (Smoking <-> Cancer) is drawn as one');
   check((await count('#dag-svg .edge.causal')) === 2, 'the causal path Smoking -> Tar -> Cancer is drawn as one');
+  await page.locator('#diagram-panel').screenshot({ path: join(args.out, 'front-door.png') });
   // The sets shown are the server's for the request the page made.
   const link = await page.getAttribute('#validation-link', 'href');
   const shownQ = /[#&]q=([^&]*)/.exec(link)?.[1] ?? '';
@@ -218,7 +219,7 @@ try {
   const errorShown = await page.getAttribute('#mc-error', 'hidden');
   check(errorShown !== null, 'no Monte Carlo error shown', await text('#mc-error'));
   await page.screenshot({ path: join(args.out, 'demo.png'), fullPage: true });
-  console.log(`     screenshot: ${join(args.out, 'demo.png')}`);
+  console.log(`     screenshots: ${join(args.out, 'front-door.png')}, ${join(args.out, 'demo.png')}`);
 
   // The worker's path (progress, histogram) answers with the server's bytes.
   const mcLink = await page.getAttribute('#mc-link', 'href');
