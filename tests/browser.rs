@@ -92,3 +92,34 @@ fn the_page_computes_what_the_server_answers() {
     let status = cmd.status().expect("run node tests/browser/run.mjs");
     assert!(status.success(), "the browser test failed ({status}); see its output above");
 }
+
+/// `isl serve` answers the page's files from the binary (no browser needed): `/` is
+/// `web/dist/index.html`, each file with its content type and an ETag that revalidates to 304;
+/// other methods and paths are the service's.
+#[tokio::test]
+async fn the_page_is_served_from_the_binary() {
+    let server = Server::spawn(&["serve", "--addr", "127.0.0.1:0"], &[]);
+    let dist = repo().join("web/dist");
+    for (path, file, content_type) in [
+        ("/", "index.html", "text/html; charset=utf-8"),
+        ("/app.js", "app.js", "text/javascript; charset=utf-8"),
+        ("/style.css", "style.css", "text/css; charset=utf-8"),
+        ("/pkg/isl_web_bg.wasm", "pkg/isl_web_bg.wasm", "application/wasm"),
+    ] {
+        let r = server.send("GET", path, &[], bytes::Bytes::new()).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type"), Some(content_type), "{path}");
+        assert_eq!(r.body, std::fs::read(dist.join(file)).expect("read web/dist"), "{path}");
+        let etag = r.header("etag").expect("etag").to_string();
+        let again = server.send("GET", path, &[("if-none-match", &etag)], bytes::Bytes::new()).await;
+        assert_eq!((again.status, again.body.len()), (304, 0), "{path}");
+        let head = server.send("HEAD", path, &[], bytes::Bytes::new()).await;
+        assert_eq!((head.status, head.body.len()), (200, 0), "{path}");
+    }
+    // Not a file of the page: the service answers (404 JSON), also for a POST to `/`.
+    for (method, path) in [("GET", "/SOURCES.sha256"), ("GET", "/nope.js"), ("POST", "/")] {
+        let r = server.send(method, path, &[("content-type", "application/json")], bytes::Bytes::from("{}")).await;
+        assert_eq!(r.status, 404, "{method} {path}");
+        assert_eq!(r.header("content-type"), Some("application/json"), "{method} {path}");
+    }
+}
