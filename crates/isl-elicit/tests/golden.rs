@@ -1,6 +1,6 @@
 //! Byte-identical answers: the parity cases (`examples/parity/cases.rs`) hash to the pinned
 //! value under any thread count and whichever vector width the CPU offers; the wasm32 build of
-//! `examples/wasm_parity.rs` gives the same hash (command in that file).
+//! `examples/elicit_wasm_parity.rs` gives the same hash (command in that file).
 
 include!("../examples/parity/cases.rs");
 

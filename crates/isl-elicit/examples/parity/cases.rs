@@ -1,6 +1,6 @@
 // The parity cases: answers of `next` whose bytes must be identical on every target (native
 // with AVX-512, AVX2 or plain SSE2 kernels, any thread count, wasm32). Included by
-// `examples/wasm_parity.rs` and `tests/golden.rs`.
+// `examples/elicit_wasm_parity.rs` and `tests/golden.rs`.
 
 /// The answers to the parity requests, as one JSON text.
 pub fn parity_json() -> String {

@@ -2,11 +2,11 @@
 //! `tests/golden.rs`:
 //!
 //! ```text
-//! cargo build -p isl-elicit --release --target wasm32-unknown-unknown --example wasm_parity
+//! cargo build -p isl-elicit --release --target wasm32-unknown-unknown --example elicit_wasm_parity
 //! node --input-type=module -e "
 //!   import { readFileSync } from 'node:fs';
 //!   const { instance } = await WebAssembly.instantiate(
-//!     readFileSync('target/wasm32-unknown-unknown/release/examples/wasm_parity.wasm'), {});
+//!     readFileSync('target/wasm32-unknown-unknown/release/examples/elicit_wasm_parity.wasm'), {});
 //!   console.log(BigInt.asUintN(64, instance.exports.parity_hash()), instance.exports.parity_len());"
 //! ```
 //!
