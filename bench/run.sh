@@ -39,6 +39,13 @@ echo "==> Edge" >&2
 bash bench/edge.sh >"$out/edge.md"
 echo "==> GPU" >&2
 bash bench/gpu.sh >/dev/null
+echo "==> Models" >&2
+PEER=1 bash bench/models.sh >"$out/models.md"
+echo "==> Preference elicitation" >&2
+cargo test --release --locked -q -p isl-service --test elicit_timing -- --ignored --nocapture >"$out/elicit-timing.txt" 2>&1
+cargo run --release --locked -q -p isl-elicit --example elicit_quality -- 50 100 2000 >"$out/elicit-quality.txt"
+echo "==> Browser" >&2
+ISL_BROWSER_BENCH=1 cargo test --locked -q -p isl --test browser -- --nocapture >"$out/browser.txt" 2>&1
 
 {
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(rustc --version)."
@@ -68,5 +75,22 @@ bash bench/gpu.sh >/dev/null
   echo "### GPU Monte Carlo vs CPU"
   echo
   cat "$out/gpu.md"
+  echo
+  echo "### Model routes over HTTP, embeddings vs onnxruntime"
+  echo
+  cat "$out/models.md"
+  echo
+  echo "### /v1/preferences/next"
+  echo
+  echo '```'
+  grep -v '^running\|^test \|^$' "$out/elicit-timing.txt" || true
+  cat "$out/elicit-quality.txt"
+  echo '```'
+  echo
+  echo "### Browser demo (headless Chromium)"
+  echo
+  echo '```'
+  grep 'BENCH' "$out/browser.txt" || true
+  echo '```'
 } >"$out/report.md"
 cat "$out/report.md"
