@@ -353,3 +353,77 @@ async fn the_gpu_backend_answers_like_the_cpu_and_falls_back_with_a_warning() {
     assert!(metrics.contains("isl_mc_backend_runs_total{backend=\"gpu\",outcome=\"answered\"} 3"), "{metrics}");
     assert!(metrics.contains("isl_mc_backend_runs_total{backend=\"gpu\",outcome=\"unsupported\"} 1"), "{metrics}");
 }
+
+/// `/v1/batch` with `Accept: application/x-ndjson` streams: each item's line is sent as the item
+/// finishes (chunked), so a fast item's line arrives while a slow one still computes.
+#[tokio::test]
+async fn an_ndjson_batch_streams_each_item_as_it_finishes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&[]);
+    let slow = json!({
+        "model": {"nodes": [{"name": "X", "noise": {"dist": "normal", "mean": 0, "std": 1}},
+                            {"name": "Y", "parents": {"X": 2}, "noise": {"dist": "normal", "mean": 0, "std": 1}}]},
+        "intervention": {"X": 1}, "outcome": "Y", "samples": 1_000_000, "seed": 3});
+    let body = serde_json::to_vec(&json!({"items": [
+        {"id": "slow", "route": "/v1/counterfactual", "body": slow},
+        {"id": "fast", "route": "/v1/causal/validate", "body": {"dag": {"edges": [["A", "B"]]}}},
+    ]}))
+    .unwrap();
+    let mut stream = TcpStream::connect(&server.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/batch HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\naccept: application/x-ndjson\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 65536];
+    let mut first_line_at = None;
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+        if first_line_at.is_none() && String::from_utf8_lossy(&received).contains("\"id\":\"fast\"") {
+            first_line_at = Some(started.elapsed());
+        }
+    }
+    let total = started.elapsed();
+    let text = String::from_utf8_lossy(&received).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/x-ndjson"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
+    let lines: Vec<Value> = rest
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{rest}");
+    assert_eq!((lines[0]["id"].as_str(), lines[0]["status"].as_u64()), (Some("fast"), Some(200)));
+    assert_eq!((lines[1]["id"].as_str(), lines[1]["status"].as_u64()), (Some("slow"), Some(200)));
+    let first = first_line_at.unwrap();
+    assert!(
+        total.saturating_sub(first) > Duration::from_millis(100),
+        "the fast line came at {first:?}, the end at {total:?}: not streamed"
+    );
+    // A refused batch is a plain error response, not a stream.
+    let r = server
+        .send(
+            "POST",
+            "/v1/batch",
+            &[("content-type", "application/json"), ("accept", "application/x-ndjson")],
+            Bytes::from_static(
+                br#"{"items": [{"id": "a", "route": "/v1/causal/validate", "body": {}, "after": ["a"]}]}"#,
+            ),
+        )
+        .await;
+    assert_error(&r, 422, "dependency_cycle");
+    let metrics = server.send("GET", "/metrics", &[], Bytes::new()).await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(text.contains("isl_requests_total{route=\"/v1/batch\",status=\"200\"} 1"), "{text}");
+    assert!(text.contains("isl_requests_total{route=\"/v1/batch\",status=\"422\"} 1"), "{text}");
+}

@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::serve::ListenerExt as _;
+use bytes::Bytes;
 use isl_service::{Method, Service, ServiceError, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -168,6 +169,9 @@ async fn handle(State(state): State<AppState>, req: axum::extract::Request) -> a
         headers,
         body,
     };
+    if state.service.is_streamed_batch(&request) {
+        return stream_batch(state.service.clone(), request).await;
+    }
     // A panic would be a bug; answer 500 and keep serving rather than drop the connection.
     let service = state.service.clone();
     let answer = move || {
@@ -188,6 +192,64 @@ async fn handle(State(state): State<AppState>, req: axum::extract::Request) -> a
     }
     debug!(method = %parts.method, path = %parts.uri.path(), status = response.status, elapsed_us = started.elapsed().as_micros() as u64, "request");
     into_axum(response)
+}
+
+/// An NDJSON `/v1/batch`: the head once the batch is accepted, then each item's line as it
+/// finishes (chunked), computed on the blocking pool. A refused batch is its error response.
+async fn stream_batch(service: Arc<Service>, request: isl_service::Request) -> axum::response::Response {
+    type Head = Result<isl_service::Response, isl_service::Response>;
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Head>();
+    let (line_tx, line_rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    tokio::task::spawn_blocking(move || {
+        let mut head_tx = Some(head_tx);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            service.handle_batch_stream(
+                &request,
+                &mut |head| {
+                    if let Some(tx) = head_tx.take() {
+                        let _ = tx.send(Ok(head));
+                    }
+                },
+                // A client gone away closes the receiver; the items still finish (and are cached).
+                &|line| {
+                    let _ = line_tx.send(Bytes::from(line));
+                },
+            )
+        }));
+        let refused = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(resp)) => Some(resp),
+            Err(_) => Some(ServiceError::Internal("the batch panicked".into()).to_response()),
+        };
+        if let (Some(resp), Some(tx)) = (refused, head_tx.take()) {
+            let _ = tx.send(Err(resp));
+        }
+    });
+    match head_rx.await {
+        Ok(Ok(head)) => {
+            let mut out = into_axum(head);
+            *out.body_mut() = Body::new(LinesBody(line_rx));
+            out
+        }
+        Ok(Err(resp)) => into_axum(resp),
+        Err(_) => into_axum(ServiceError::Internal("the batch stopped".into()).to_response()),
+    }
+}
+
+/// A response body of the lines a channel delivers, one frame each, ending when the sender is
+/// dropped.
+struct LinesBody(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
+
+impl hyper::body::Body for LinesBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|line| line.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
 }
 
 /// Whether `path` is one of the model routes (answered on the blocking pool).

@@ -12,9 +12,10 @@
 //! The answer lists the items in request order:
 //! `{"items": [{"id", "route", "status", "body", "etag"?, "cache"?}], "completed": [ids]}` with the
 //! order in which they finished. With `Accept: application/x-ndjson` the same item objects come
-//! one per line in completion order instead. The transport interface has one body per response,
-//! so the lines are produced together when the batch ends; a transport with streaming bodies
-//! could send each line as its item finishes (the order and format would not change).
+//! one per line in completion order instead: a streaming transport (the native server) sends
+//! each line as its item finishes through [`crate::Service::handle_batch_stream`]; through
+//! [`crate::Service::handle`] (the edge component, the browser) the same lines come in one body
+//! when the batch ends.
 //!
 //! Bad batches are 422: too many items (`over_limit`), an empty or repeated id (`invalid_id`,
 //! `duplicate_id`), `after` naming no item (`unknown_dependency`), or a cycle in `after`

@@ -241,33 +241,80 @@ impl Service {
         (label, resp)
     }
 
-    /// `/v1/batch`: every item through [`Service::handle`] in dependency order (see
-    /// [`crate::batch`]); never cached as a whole.
-    fn batch(&self, req: &Request) -> Result<Response, ServiceError> {
+    /// Whether `req` is a `POST /v1/batch` asking for NDJSON, whose item lines a streaming
+    /// transport can send as each item finishes ([`Service::handle_batch_stream`]).
+    pub fn is_streamed_batch(&self, req: &Request) -> bool {
+        req.path == BATCH && req.method == Method::Post && accepts_ndjson(req)
+    }
+
+    /// Answers an NDJSON `/v1/batch` for a transport that streams: `head` gets the 200 head
+    /// (status and headers, empty body) before the first item runs, then `line` gets each
+    /// item's JSON line (newline included) as the item finishes, in completion order. A batch
+    /// refused before any item runs (bad JSON, a cycle, too many items) is `Err` with the error
+    /// response, and neither callback is called. Counted in the metrics like [`Service::handle`].
+    pub fn handle_batch_stream(
+        &self,
+        req: &Request,
+        head: &mut dyn FnMut(Response),
+        line: &(dyn Fn(Vec<u8>) + Sync),
+    ) -> Result<(), Response> {
+        let t0 = self.clock.now_nanos();
+        let prepared = Target::Batch.check_method(req).and_then(|()| self.batch_plan(req));
+        let (batch, plan) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                let resp = e.to_response();
+                self.metrics.record(BATCH, resp.status, self.clock.now_nanos().saturating_sub(t0));
+                return Err(resp);
+            }
+        };
+        head(
+            Response::new(200)
+                .with_header("content-type", "application/x-ndjson")
+                .with_header("cache-control", "no-store"),
+        );
+        crate::batch::run(&plan, &|i| {
+            let mut bytes = self.batch_item(&batch, i);
+            bytes.push(b'\n');
+            line(bytes);
+        });
+        self.metrics.record(BATCH, 200, self.clock.now_nanos().saturating_sub(t0));
+        Ok(())
+    }
+
+    /// A batch request decoded and planned (ids, dependencies, cycles, limits checked).
+    fn batch_plan(&self, req: &Request) -> Result<(BatchRequest, crate::batch::Plan), ServiceError> {
         let raw = self.request_json(req)?;
         let text = std::str::from_utf8(&raw).map_err(|e| ServiceError::InvalidUtf8 { offset: e.valid_up_to() })?;
         let batch: BatchRequest = serde_json::from_str(text).map_err(|e| ServiceError::from_json_error(&e, text))?;
         let plan = crate::batch::plan(&batch, self.config.batch_max_items)?;
-        let run_item = |i: usize| -> Vec<u8> {
-            let item = &batch.items[i];
-            let resp = match self.target(&item.route) {
-                Some((_, Target::Compute(_))) => {
-                    let body = serde_json::to_vec(&item.body).unwrap_or_default();
-                    self.handle(Request::post_json(item.route.clone(), body))
-                }
-                _ => {
-                    self.metrics.record(UNMATCHED, 404, 0);
-                    ServiceError::NotFound { path: item.route.clone() }.to_response()
-                }
-            };
-            crate::batch::item_json(&item.id, &item.route, &resp)
+        Ok((batch, plan))
+    }
+
+    /// Runs item `i` of a batch through its route; its JSON line (without newline).
+    fn batch_item(&self, batch: &BatchRequest, i: usize) -> Vec<u8> {
+        let item = &batch.items[i];
+        let resp = match self.target(&item.route) {
+            Some((_, Target::Compute(_))) => {
+                let body = serde_json::to_vec(&item.body).unwrap_or_default();
+                self.handle(Request::post_json(item.route.clone(), body))
+            }
+            _ => {
+                self.metrics.record(UNMATCHED, 404, 0);
+                ServiceError::NotFound { path: item.route.clone() }.to_response()
+            }
         };
+        crate::batch::item_json(&item.id, &item.route, &resp)
+    }
+
+    /// `/v1/batch`: every item through [`Service::handle`] in dependency order (see
+    /// [`crate::batch`]); never cached as a whole. With NDJSON the lines come in completion
+    /// order in one body (a streaming transport uses [`Service::handle_batch_stream`]).
+    fn batch(&self, req: &Request) -> Result<Response, ServiceError> {
+        let (batch, plan) = self.batch_plan(req)?;
+        let run_item = |i: usize| self.batch_item(&batch, i);
         let done = crate::batch::run(&plan, &run_item);
-        let ndjson = req.header_values("accept").any(|v| {
-            v.split(',')
-                .any(|t| t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-ndjson")))
-        });
-        let (content_type, body) = if ndjson {
+        let (content_type, body) = if accepts_ndjson(req) {
             let mut body = Vec::new();
             for (_, line) in &done {
                 body.extend_from_slice(line);
@@ -505,6 +552,13 @@ fn ok_response(body: Bytes, etag: String, cache_control: String, timings: &Timin
         .with_header("cache-control", cache_control)
         .with_header("server-timing", timings.header_value())
         .with_header("x-cache", x_cache)
+}
+
+/// Whether the request accepts `application/x-ndjson` (any `Accept` entry).
+fn accepts_ndjson(req: &Request) -> bool {
+    req.header_values("accept").any(|v| {
+        v.split(',').any(|t| t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-ndjson")))
+    })
 }
 
 /// The cache key inside one of this service's ETags (`"` + 32 hex digits + `"`).
