@@ -71,8 +71,11 @@ pub struct ModelArgs {
     /// Most points in one /v1/forecast series.
     #[arg(long, env = "ISL_MAX_SERIES_POINTS", default_value_t = isl_models::ModelLimits::default().max_series_points)]
     pub max_series_points: usize,
-    /// Most items in one model call of the dynamic batcher.
-    #[arg(long, env = "ISL_BATCH_MAX", default_value_t = isl_models::BatcherConfig::default().max_batch)]
+    /// Most items in one model call of the dynamic batcher. 8 by measurement: with
+    /// single-threaded calls MiniLM's throughput per item is flat up to 8 and falls beyond
+    /// (`isl tune-batch`), and over HTTP with 8 connections 8 gave 245 texts/s against 127 at 32
+    /// (BENCHMARKS.md).
+    #[arg(long, env = "ISL_BATCH_MAX", default_value_t = 8)]
     pub batch_max: usize,
     /// Longest an item waits for others before its batch runs, in milliseconds.
     #[arg(long, env = "ISL_BATCH_DELAY_MS", default_value_t = 2)]
