@@ -215,6 +215,23 @@ pub struct ServiceArgs {
     /// Particles of a /v1/preferences/next request that gives none.
     #[arg(long, env = "ISL_DEFAULT_PARTICLES", default_value_t = isl_service::Config::default().elicit.default_particles)]
     pub default_particles: usize,
+    /// Most candidate questions a /v1/preferences/next request may have searched.
+    #[arg(long, env = "ISL_MAX_CANDIDATES", default_value_t = isl_service::Config::default().elicit.max_candidates)]
+    pub max_candidates: usize,
+    /// Candidate questions searched when a request gives no `candidates`.
+    #[arg(long, env = "ISL_DEFAULT_CANDIDATES", default_value_t = isl_service::Config::default().elicit.default_candidates)]
+    pub default_candidates: usize,
+    /// Most questions one /v1/preferences/next answer returns (`count`).
+    #[arg(long, env = "ISL_MAX_QUESTION_COUNT", default_value_t = isl_service::Config::default().elicit.max_count)]
+    pub max_question_count: usize,
+    /// Monte Carlo samples per option and attribute for options from a causal model, when the
+    /// request gives none.
+    #[arg(long, env = "ISL_DEFAULT_SCM_SAMPLES", default_value_t = isl_service::Config::default().elicit.default_scm_samples)]
+    pub default_scm_samples: u64,
+    /// Most Monte Carlo samples in all (samples × interventions × attributes) for options from a
+    /// causal model.
+    #[arg(long, env = "ISL_MAX_SCM_SAMPLES", default_value_t = isl_service::Config::default().elicit.max_scm_samples)]
+    pub max_scm_samples: u64,
     /// Most items in one /v1/batch request.
     #[arg(long, env = "ISL_MAX_BATCH_ITEMS", default_value_t = isl_service::Config::default().batch_max_items)]
     pub max_batch_items: usize,
@@ -269,6 +286,11 @@ impl ServiceArgs {
         config.elicit.max_answers = self.max_answers;
         config.elicit.max_particles = self.max_particles;
         config.elicit.default_particles = self.default_particles;
+        config.elicit.max_candidates = self.max_candidates;
+        config.elicit.default_candidates = self.default_candidates;
+        config.elicit.max_count = self.max_question_count;
+        config.elicit.default_scm_samples = self.default_scm_samples;
+        config.elicit.max_scm_samples = self.max_scm_samples;
         config.batch_max_items = self.max_batch_items;
         config.mc_backend = match self.backend {
             Backend::Auto => isl_mc::BackendChoice::Auto,
@@ -432,6 +454,11 @@ mod tests {
         let Command::Serve(args) = cli.command else { panic!("not serve") };
         let c = args.service.to_config();
         assert_eq!((c.elicit.max_particles, c.batch_max_items), (500, 3));
+        assert_eq!(c.elicit, {
+            let mut e = isl_service::Config::default().elicit;
+            e.max_particles = 500;
+            e
+        });
         assert_eq!(c.elicit.max_answers, isl_service::Config::default().elicit.max_answers);
         assert_eq!(c.causal.graph.max_nodes, 7);
         assert_eq!(c.cache.capacity_bytes, 0);
