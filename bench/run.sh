@@ -42,6 +42,7 @@ bash bench/gpu.sh >/dev/null
 echo "==> Models" >&2
 PEER=1 bash bench/models.sh >"$out/models.md"
 echo "==> Preference elicitation" >&2
+MIX=preferences-5 REQUESTS=300 bash bench/http.sh >"$out/http-preferences.md"
 cargo test --release --locked -q -p isl-service --test elicit_timing -- --ignored --nocapture >"$out/elicit-timing.txt" 2>&1
 cargo run --release --locked -q -p isl-elicit --example elicit_quality -- 50 100 2000 >"$out/elicit-quality.txt"
 echo "==> Browser" >&2
@@ -81,6 +82,8 @@ ISL_BROWSER_BENCH=1 cargo test --locked -q -p isl --test browser -- --nocapture 
   cat "$out/models.md"
   echo
   echo "### /v1/preferences/next"
+  echo
+  cat "$out/http-preferences.md"
   echo
   echo '```'
   grep -v '^running\|^test \|^$' "$out/elicit-timing.txt" || true

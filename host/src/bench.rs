@@ -59,6 +59,10 @@ pub enum MixKind {
     /// `/v1/nli`: 8 premise/hypothesis pairs drawn by seed.
     #[value(name = "nli-8")]
     Nli8,
+    /// `/v1/preferences/next`: 5 attributes, 10 options, 20 answers (by a simulated
+    /// decision-maker), 10,000 particles — the target case — varied by seed.
+    #[value(name = "preferences-5")]
+    Preferences5,
 }
 
 impl MixKind {
@@ -72,6 +76,7 @@ impl MixKind {
             MixKind::Verify5x10 => Box::new(TextMix::Verify),
             MixKind::Embed8 => Box::new(TextMix::Embed),
             MixKind::Nli8 => Box::new(TextMix::Nli),
+            MixKind::Preferences5 => Box::new(PreferencesMix),
         }
     }
 }
@@ -287,6 +292,55 @@ impl Mix for TextMix {
                 json!({"pairs": pairs})
             }
         }
+    }
+}
+
+/// `/v1/preferences/next` with 5 attributes, 10 options and 20 answers given by a hidden
+/// weight vector (logit choices drawn from the seed), 10,000 particles, 3 questions.
+#[derive(Debug, Clone, Copy)]
+pub struct PreferencesMix;
+
+impl Mix for PreferencesMix {
+    fn name(&self) -> &'static str {
+        "preferences-5"
+    }
+
+    fn route(&self) -> &'static str {
+        "/v1/preferences/next"
+    }
+
+    fn request(&self, seed: u64) -> Value {
+        let mut rng = SplitMix64::new(seed ^ 0x9e4f_5eed);
+        let names = ["cost", "quality", "speed", "risk", "comfort"];
+        let attributes: Vec<Value> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| json!({"name": n, "better": if i % 2 == 0 { "lower" } else { "higher" }, "range": [0.0, 100.0]}))
+            .collect();
+        let round = |x: f64| (x * 10.0).round() / 10.0;
+        let options: Vec<(String, Vec<f64>)> =
+            (0..10).map(|k| (format!("O{k}"), (0..5).map(|_| round(100.0 * rng.next_f64())).collect())).collect();
+        // A hidden decision-maker: weights on the simplex, logit choices with rationality 10.
+        let raw: Vec<f64> = (0..5).map(|_| -rng.next_f64().max(1e-9).ln()).collect();
+        let total: f64 = raw.iter().sum();
+        let weights: Vec<f64> = raw.iter().map(|w| w / total).collect();
+        let utility = |v: &[f64]| -> f64 {
+            v.iter().enumerate().map(|(i, x)| weights[i] * if i % 2 == 0 { 1.0 - x / 100.0 } else { x / 100.0 }).sum()
+        };
+        let answers: Vec<Value> = (0..20)
+            .map(|_| {
+                let a = rng.below(10) as usize;
+                let b = (a + 1 + rng.below(9) as usize) % 10;
+                let d = 10.0 * (utility(&options[a].1) - utility(&options[b].1));
+                let choice = if rng.next_f64() < 1.0 / (1.0 + (-d).exp()) { "a" } else { "b" };
+                json!({"a": options[a].0, "b": options[b].0, "choice": choice})
+            })
+            .collect();
+        let options: Vec<Value> = options
+            .iter()
+            .map(|(n, v)| json!({"name": n, "values": names.iter().zip(v).map(|(k, x)| (k.to_string(), json!(x))).collect::<serde_json::Map<_, _>>()}))
+            .collect();
+        json!({"attributes": attributes, "options": options, "answers": answers, "particles": 10_000, "count": 3, "seed": seed})
     }
 }
 
@@ -768,7 +822,7 @@ mod tests {
             isl_service::Config::default(),
             std::sync::Arc::new(isl_service::ManualClock::new(0)),
         );
-        for kind in [MixKind::Counterfactual10, MixKind::Sensitivity10] {
+        for kind in [MixKind::Counterfactual10, MixKind::Sensitivity10, MixKind::Preferences5] {
             let mix = kind.mix();
             let (a, b) = (mix.request(1), mix.request(2));
             assert_ne!(a, b);
