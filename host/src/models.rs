@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use isl_models::api::{EmbedRequest, ForecastRequest, NliPair, NliRequest, VerifyRequest};
+use isl_models::fetch::FetchOutcome;
 use isl_models::{ErrorClass, ModelError, ModelKind, ModelServer, Registry, RegistryConfig};
 use isl_service::{ModelAnswer, ModelFailure, ModelRoute, ModelRuntime};
 use serde::Serialize;
@@ -17,9 +18,6 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use crate::cli::ModelArgs;
-
-/// The fetch script, where `cargo run` builds the binary from a checkout.
-const FETCH_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fetch-models.sh");
 
 /// Seconds a client is told to wait while models are fetched or warmed up.
 const RETRY_WHILE_PREPARING_SECS: u32 = 15;
@@ -94,13 +92,13 @@ impl HostModels {
     /// meanwhile (model routes answer 503 with `Retry-After` until their model is there).
     pub fn start(args: &ModelArgs) -> Arc<Self> {
         let models = Arc::new(HostModels::new(args));
-        let missing = models.missing_models();
+        let missing = isl_models::fetch::missing_models(models.server.registry());
         let fetch_needed = !missing.is_empty();
         if fetch_needed {
             let state = if !args.fetch_models {
                 warn!(?missing, dir = %args.models_dir().display(), "models missing and fetching is off: their routes answer 503");
                 FetchState::Disabled
-            } else if !Path::new(FETCH_SCRIPT).is_file() {
+            } else if !isl_models::fetch::fetch_script().is_file() {
                 let message = format!(
                     "models {missing:?} are missing and this binary was not built from a checkout with \
                      scripts/fetch-models.sh; run it from the repository with ISL_MODELS_DIR={}",
@@ -156,39 +154,22 @@ impl HostModels {
         self.fetch.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn missing_models(&self) -> Vec<String> {
-        self.server
-            .registry()
-            .specs()
-            .into_iter()
-            .filter(|s| !s.files.is_empty())
-            .filter(|s| {
-                let dir = self.server.registry().config().dir.join(&s.dir);
-                s.files.keys().any(|f| !dir.join(f).is_file())
-            })
-            .map(|s| s.name.clone())
-            .collect()
-    }
-
     fn run_fetch(&self, dir: &Path) {
         info!(dir = %dir.display(), "models missing: fetching them (scripts/fetch-models.sh, first use only)");
-        let started = Instant::now();
-        let output = std::process::Command::new("bash").arg(FETCH_SCRIPT).env("ISL_MODELS_DIR", dir).output();
-        let state = match output {
-            Ok(out) if out.status.success() => {
-                let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+        let state = match isl_models::fetch::fetch_missing(self.server.registry()) {
+            FetchOutcome::Present => FetchState::NotNeeded,
+            FetchOutcome::Fetched { seconds } => {
                 info!(seconds, "models fetched");
                 FetchState::Done { seconds }
             }
-            Ok(out) => {
-                let text = String::from_utf8_lossy(&out.stderr);
-                let tail: Vec<&str> = text.lines().rev().take(6).collect();
-                let message = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
-                let offline = out.status.code() == Some(3);
-                warn!(offline, "fetching the models failed: {message}");
-                FetchState::Failed { message: if offline { format!("offline: {message}") } else { message } }
+            FetchOutcome::Offline { message } => {
+                warn!("the models cannot be fetched (offline): {message}");
+                FetchState::Failed { message: format!("offline: {message}") }
             }
-            Err(e) => FetchState::Failed { message: format!("cannot run {FETCH_SCRIPT}: {e}") },
+            FetchOutcome::Failed { message } => {
+                warn!("fetching the models failed: {message}");
+                FetchState::Failed { message }
+            }
         };
         *self.fetch.lock().unwrap_or_else(|p| p.into_inner()) = state;
     }

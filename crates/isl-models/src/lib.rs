@@ -44,6 +44,8 @@ pub mod api;
 pub mod batcher;
 pub mod embed;
 pub mod error;
+#[cfg(not(target_family = "wasm"))]
+pub mod fetch;
 pub mod forecast;
 pub mod manifest;
 pub mod nli;

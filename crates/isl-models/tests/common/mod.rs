@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use isl_models::fetch::FetchOutcome;
 use isl_models::{Registry, RegistryConfig, default_models_dir};
 
 /// The repository root.
@@ -20,31 +21,16 @@ pub fn registry() -> Option<Arc<Registry>> {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     REG.get_or_init(|| {
-        let dir = default_models_dir();
-        let reg = Registry::new(RegistryConfig::new(&dir));
-        let missing: Vec<String> = ["all-MiniLM-L6-v2", "contract-nli-da"]
-            .iter()
-            .filter(|m| reg.check_files(m).is_err())
-            .map(|m| m.to_string())
-            .collect();
-        if !missing.is_empty() {
-            eprintln!("models {missing:?} missing in {}: running scripts/fetch-models.sh", dir.display());
-            let out = Command::new("bash")
-                .arg(repo().join("scripts/fetch-models.sh"))
-                .env("ISL_MODELS_DIR", &dir)
-                .output()
-                .expect("cannot run scripts/fetch-models.sh");
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            match out.status.code() {
-                Some(0) => {}
-                Some(3) => {
-                    eprintln!("SKIPPED: offline, the models cannot be fetched:\n{text}");
-                    return None;
-                }
-                _ => panic!("scripts/fetch-models.sh failed:\n{text}"),
+        let reg = Registry::new(RegistryConfig::new(default_models_dir()));
+        match isl_models::fetch::fetch_missing(&reg) {
+            FetchOutcome::Present | FetchOutcome::Fetched { .. } => {}
+            FetchOutcome::Offline { message } => {
+                eprintln!("SKIPPED: offline, the models cannot be fetched:\n{message}");
+                return None;
             }
+            FetchOutcome::Failed { message } => panic!("scripts/fetch-models.sh failed:\n{message}"),
         }
-        Some(Arc::new(Registry::new(RegistryConfig::new(&dir))))
+        Some(Arc::new(Registry::new(RegistryConfig::new(default_models_dir()))))
     })
     .clone()
 }
