@@ -1,5 +1,6 @@
-//! Embeds the browser demo (`web/dist`, built by `scripts/build-web.sh` and committed) into the
-//! binary for `isl serve` to serve at `/`. Without a built demo the binary serves a page that
+//! Embeds the browser demo (the page's files from `web/page`, and the wasm module with its
+//! bindings from `web/dist/pkg`, built by `scripts/build-web.sh` and committed) into the binary
+//! for `isl serve` to serve at `/`. Without a built demo the binary serves a page that
 //! says how to build it, so `cargo build` never depends on the web build.
 
 use std::fmt::Write as _;
@@ -46,29 +47,33 @@ const PLACEHOLDER: &str = "<!doctype html><meta charset=\"utf-8\"><title>isl</ti
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let dist = manifest.join("../web/dist");
-    println!("cargo::rerun-if-changed={}", dist.display());
+    // The page's own files are served as they are in the repository; only the wasm module and
+    // its bindings are built (web/dist/pkg).
+    let page = manifest.join("../web/page");
+    let pkg = manifest.join("../web/dist/pkg");
+    println!("cargo::rerun-if-changed={}", page.display());
+    println!("cargo::rerun-if-changed={}", pkg.display());
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
 
-    let mut found = Vec::new();
-    files(&dist, &mut found);
+    let (mut page_files, mut pkg_files) = (Vec::new(), Vec::new());
+    files(&page, &mut page_files);
+    files(&pkg, &mut pkg_files);
     let mut code = String::from(
         "/// The demo page's files: (URL path, content type, ETag, bytes).\n\
          pub static ASSETS: &[(&str, &str, &str, &[u8])] = &[\n",
     );
-    if found.iter().any(|p| p.file_name().is_some_and(|n| n == "index.html")) {
-        for path in &found {
-            let Ok(rel) = path.strip_prefix(&dist) else { continue };
+    let has_index = page_files.iter().any(|p| p.file_name().is_some_and(|n| n == "index.html"));
+    if has_index && !pkg_files.is_empty() {
+        let found = page_files.iter().map(|p| (&page, "", p)).chain(pkg_files.iter().map(|p| (&pkg, "pkg/", p)));
+        for (root, prefix, path) in found {
+            let Ok(rel) = path.strip_prefix(root) else { continue };
             let Some(rel) = rel.to_str() else { continue };
-            if rel == "SOURCES.sha256" {
-                continue;
-            }
             let bytes = std::fs::read(path).unwrap_or_default();
             let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
             let _ = writeln!(
                 code,
                 "    ({:?}, {:?}, \"\\\"{:016x}\\\"\", include_bytes!({:?})),",
-                format!("/{}", rel.replace('\\', "/")),
+                format!("/{prefix}{}", rel.replace('\\', "/")),
                 content_type(path),
                 fnv(&bytes),
                 abs.display().to_string()

@@ -94,22 +94,22 @@ fn the_page_computes_what_the_server_answers() {
 }
 
 /// `isl serve` answers the page's files from the binary (no browser needed): `/` is
-/// `web/dist/index.html`, each file with its content type and an ETag that revalidates to 304;
+/// `web/page/index.html`, `/pkg/...` the built module in `web/dist/pkg`, each file with its content type and an ETag that revalidates to 304;
 /// other methods and paths are the service's.
 #[tokio::test]
 async fn the_page_is_served_from_the_binary() {
     let server = Server::spawn(&["serve", "--addr", "127.0.0.1:0"], &[]);
-    let dist = repo().join("web/dist");
+    let web = repo().join("web");
     for (path, file, content_type) in [
-        ("/", "index.html", "text/html; charset=utf-8"),
-        ("/app.js", "app.js", "text/javascript; charset=utf-8"),
-        ("/style.css", "style.css", "text/css; charset=utf-8"),
-        ("/pkg/isl_web_bg.wasm", "pkg/isl_web_bg.wasm", "application/wasm"),
+        ("/", "page/index.html", "text/html; charset=utf-8"),
+        ("/app.js", "page/app.js", "text/javascript; charset=utf-8"),
+        ("/style.css", "page/style.css", "text/css; charset=utf-8"),
+        ("/pkg/isl_web_bg.wasm", "dist/pkg/isl_web_bg.wasm", "application/wasm"),
     ] {
         let r = server.send("GET", path, &[], bytes::Bytes::new()).await;
         assert_eq!(r.status, 200, "{path}");
         assert_eq!(r.header("content-type"), Some(content_type), "{path}");
-        assert_eq!(r.body, std::fs::read(dist.join(file)).expect("read web/dist"), "{path}");
+        assert_eq!(r.body, std::fs::read(web.join(file)).expect("read web/"), "{path}");
         let etag = r.header("etag").expect("etag").to_string();
         let again = server.send("GET", path, &[("if-none-match", &etag)], bytes::Bytes::new()).await;
         assert_eq!((again.status, again.body.len()), (304, 0), "{path}");

@@ -4,7 +4,8 @@
 //   node tests/browser/run.mjs --url http://127.0.0.1:PORT --chromium /usr/bin/chromium \
 //        --out target/browser-artifacts [--workloads FILE --bench] [--page URL]
 //
-// --page loads the page from elsewhere (another build of web/dist behind any static server);
+// --page loads the page from elsewhere (web/page with another build of web/dist/pkg beside it,
+// behind any static server);
 // the answers it is compared with still come from --url.
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
