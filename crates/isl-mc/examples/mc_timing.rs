@@ -18,47 +18,9 @@ use std::time::Instant;
 use isl_mc::prelude::*;
 use serde_json::{Value, json};
 
-/// splitmix64: a fixed, dependency-free generator for the model's shape.
-struct Mix(u64);
-
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
+/// The benchmark model shared with the other timings (same seed, same model).
 fn model(nodes: usize, seed: u64) -> Value {
-    let mut r = Mix(seed);
-    let name = |i: usize| format!("N{i:02}");
-    let list: Vec<Value> = (0..nodes)
-        .map(|i| {
-            let mut node = json!({"name": name(i), "intercept": 1.0,
-                                  "noise": {"dist": "normal", "mean": 0.0, "std": 0.5 + r.unit()}});
-            if i > 0 {
-                let k = 1 + r.below(3.min(i as u64)) as usize;
-                let mut parents = serde_json::Map::new();
-                // The previous node first, so that every node is an ancestor of the last one.
-                while parents.len() < k {
-                    let p = if parents.is_empty() { i - 1 } else { r.below(i as u64) as usize };
-                    let belief = json!({"dist": "normal", "mean": 0.8 * r.unit() - 0.4, "std": 0.05 + 0.1 * r.unit()});
-                    parents.insert(name(p), belief);
-                }
-                node["parents"] = Value::Object(parents);
-            }
-            node
-        })
-        .collect();
-    json!({"nodes": list})
+    isl_mc::generate::benchmark_model(nodes, seed)
 }
 
 fn time(program: &Program, samples: usize, seed: u64, backend: CpuBackend) -> (f64, f64) {

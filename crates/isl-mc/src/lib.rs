@@ -66,6 +66,7 @@ pub mod error;
 mod estimate;
 pub mod estimator;
 pub mod expr;
+pub mod generate;
 pub mod model;
 pub mod program;
 pub mod rng;
