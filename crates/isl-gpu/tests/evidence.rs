@@ -20,7 +20,7 @@
 
 mod common;
 
-use isl_gpu::{GpuAnswer, GpuEngine, GpuError, GpuOptions};
+use isl_gpu::{GpuAnswer, GpuError, GpuOptions};
 use isl_mc::backend::{Backend, CpuBackend, RunSpec, SlotSetting};
 use isl_mc::program::Program;
 use isl_mc::{
@@ -300,26 +300,14 @@ fn rare_tail_with_evidence_by_importance_sampling() {
 
 #[test]
 fn weighted_answers_do_not_depend_on_the_dispatch_size() {
-    let Some(small) = common::engine() else { return };
-    let Some(large) =
-        GpuEngine::with_options(GpuOptions { chunk_samples: 1 << 20, ..GpuOptions::default() }).ok().flatten()
-    else {
-        return;
-    };
     let req = request(json!({"model": pricing(normal_noise()), "outcome": "Revenue", "evidence": {"Demand": 80},
                              "samples": 150_000, "seed": 8, "threshold": 650}));
-    let opts = McOptions::default();
-    let a = small.counterfactual(&req, &opts, &|| false).expect("small chunks");
-    let b = large.counterfactual(&req, &opts, &|| false).expect("large chunks");
-    assert_eq!(a, b);
+    common::assert_independent_of_dispatch_size(&req);
 }
 
 #[test]
 fn weighted_quantiles_are_the_f32_samples_with_zero_tolerance() {
-    let Some(_) = common::engine() else { return };
-    let Some(exact) =
-        GpuEngine::with_options(GpuOptions { quantile_tolerance: 0.0, ..GpuOptions::default() }).ok().flatten()
-    else {
+    let Some(exact) = common::engine_with(GpuOptions { quantile_tolerance: 0.0, ..GpuOptions::default() }) else {
         return;
     };
     let req = request(json!({"model": pricing(normal_noise()), "outcome": "Revenue", "evidence": {"Demand": 80},

@@ -3,7 +3,7 @@
 
 mod common;
 
-use isl_gpu::{GpuAnswer, GpuEngine, GpuError, GpuOptions, Unsupported};
+use isl_gpu::{GpuAnswer, GpuError, GpuOptions, Unsupported};
 use isl_mc::{CounterfactualRequest, CounterfactualResponse, CpuBackend, McError, McOptions, counterfactual};
 use serde_json::{Value, json};
 
@@ -147,26 +147,14 @@ fn samples_not_a_multiple_of_the_workgroup_over_several_dispatches() {
 
 #[test]
 fn answers_do_not_depend_on_the_dispatch_size() {
-    let Some(small) = common::engine() else { return };
-    let Some(large) =
-        GpuEngine::with_options(GpuOptions { chunk_samples: 1 << 20, ..GpuOptions::default() }).ok().flatten()
-    else {
-        return;
-    };
     let req = request(json!({"model": linear(), "outcome": "Profit", "samples": 150_000, "seed": 8,
                              "threshold": 650}));
-    let opts = McOptions::default();
-    let a = small.counterfactual(&req, &opts, &|| false).expect("small chunks");
-    let b = large.counterfactual(&req, &opts, &|| false).expect("large chunks");
-    assert_eq!(a, b);
+    common::assert_independent_of_dispatch_size(&req);
 }
 
 #[test]
 fn exact_quantiles_with_zero_tolerance() {
-    let Some(_) = common::engine() else { return };
-    let Some(exact) =
-        GpuEngine::with_options(GpuOptions { quantile_tolerance: 0.0, ..GpuOptions::default() }).ok().flatten()
-    else {
+    let Some(exact) = common::engine_with(GpuOptions { quantile_tolerance: 0.0, ..GpuOptions::default() }) else {
         return;
     };
     let req = request(json!({"model": linear(), "outcome": "Demand", "samples": 30_000, "seed": 9,

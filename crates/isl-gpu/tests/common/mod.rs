@@ -34,6 +34,23 @@ pub fn engine() -> Option<&'static GpuEngine> {
     e.as_ref()
 }
 
+/// Another engine with `opts` (a fresh device), once [`engine`] found an adapter; `None`
+/// otherwise.
+pub fn engine_with(opts: GpuOptions) -> Option<GpuEngine> {
+    engine()?;
+    GpuEngine::with_options(opts).ok().flatten()
+}
+
+/// Asserts that `req` gets the same answer in small dispatches ([`engine`]) and in one large one.
+pub fn assert_independent_of_dispatch_size(req: &CounterfactualRequest) {
+    let Some(small) = engine() else { return };
+    let Some(large) = engine_with(GpuOptions { chunk_samples: 1 << 20, ..GpuOptions::default() }) else { return };
+    let opts = McOptions::default();
+    let a = small.counterfactual(req, &opts, &|| false).expect("small chunks");
+    let b = large.counterfactual(req, &opts, &|| false).expect("large chunks");
+    assert_eq!(a, b);
+}
+
 /// A compiled program of `model` (JSON) for `outcome` under `intervention`.
 pub fn program(model: serde_json::Value, outcome: &str, intervention: &[(&str, f64)]) -> Program {
     let spec: ModelSpec = serde_json::from_value(model).expect("model");
