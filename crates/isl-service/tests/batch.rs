@@ -6,19 +6,10 @@ use std::sync::Arc;
 use isl_service::{Config, Method, Request, Response, Service, SystemClock, encode_query};
 use serde_json::{Value, json};
 
+mod common;
+use common::{json_of, post, service};
+
 const BATCH: &str = "/v1/batch";
-
-fn service() -> Service {
-    Service::new(Config::default(), Arc::new(SystemClock::new()))
-}
-
-fn post(s: &Service, path: &str, body: &Value) -> Response {
-    s.handle(Request::post_json(path, serde_json::to_vec(body).unwrap()))
-}
-
-fn json_of(r: &Response) -> Value {
-    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&r.body)))
-}
 
 fn error(r: &Response, status: u16, code: &str) -> Value {
     assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));

@@ -12,33 +12,13 @@ use isl_service::{
 };
 use serde_json::{Value, json};
 
+mod common;
+use common::{get, json_of, post, service, service_with};
+
 const VALIDATE: &str = "/v1/causal/validate";
 const DSEP: &str = "/v1/causal/d-separation";
 const BACKDOOR: &str = "/v1/causal/backdoor";
 const FRONTDOOR: &str = "/v1/causal/frontdoor";
-
-fn service() -> Service {
-    Service::new(Config::default(), Arc::new(SystemClock::new()))
-}
-
-fn service_with(f: impl FnOnce(&mut Config)) -> Service {
-    let mut config = Config::default();
-    f(&mut config);
-    Service::new(config, Arc::new(SystemClock::new()))
-}
-
-fn post(s: &Service, path: &str, body: &Value) -> Response {
-    s.handle(Request::post_json(path, serde_json::to_vec(body).unwrap()))
-}
-
-fn get(s: &Service, path: &str, body: &Value) -> Response {
-    let q = encode_query(&serde_json::to_vec(body).unwrap());
-    s.handle(Request::new(Method::Get, path).with_query(format!("q={q}")))
-}
-
-fn json_of(r: &Response) -> Value {
-    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", r.body))
-}
 
 /// Asserts an error response: status, JSON error shape, code; returns the error object.
 fn assert_error(r: &Response, status: u16, code: &str) -> Value {

@@ -5,32 +5,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use isl_service::{Clock, Config, Method, Request, Response, Service, SystemClock, encode_query};
+use isl_service::{Clock, Config, Method, Request, Response, Service, encode_query};
 use serde_json::{Value, json};
+
+mod common;
+use common::{json_of, ok, service, service_with};
 
 const NEXT: &str = "/v1/preferences/next";
 
-fn service() -> Service {
-    Service::new(Config::default(), Arc::new(SystemClock::new()))
-}
-
-fn service_with(f: impl FnOnce(&mut Config)) -> Service {
-    let mut config = Config::default();
-    f(&mut config);
-    Service::new(config, Arc::new(SystemClock::new()))
-}
-
 fn post(s: &Service, body: &Value) -> Response {
-    s.handle(Request::post_json(NEXT, serde_json::to_vec(body).unwrap()))
-}
-
-fn json_of(r: &Response) -> Value {
-    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", r.body))
-}
-
-fn ok(r: &Response) -> Value {
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    json_of(r)
+    common::post(s, NEXT, body)
 }
 
 /// Asserts an error response with `status` and `code`; returns the error object.

@@ -4,23 +4,13 @@
 
 use std::sync::Arc;
 
-use isl_service::{Config, Request, Response, Service, SystemClock};
+use isl_service::{Config, Response, Service, SystemClock};
 use serde_json::{Value, json};
 
+mod common;
+use common::{ok, post, service};
+
 const NEXT: &str = "/v1/preferences/next";
-
-fn service() -> Service {
-    Service::new(Config::default(), Arc::new(SystemClock::new()))
-}
-
-fn post(s: &Service, path: &str, body: &Value) -> Response {
-    s.handle(Request::post_json(path, serde_json::to_vec(body).unwrap()))
-}
-
-fn ok(r: &Response) -> Value {
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    serde_json::from_slice(&r.body).unwrap()
-}
 
 fn error(r: &Response, status: u16, code: &str) -> Value {
     assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));

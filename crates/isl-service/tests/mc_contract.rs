@@ -10,37 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use isl_service::{Clock, Config, Method, Request, Response, Service, SystemClock, encode_query};
 use serde_json::{Value, json};
 
+mod common;
+use common::{get, json_of, ok, post, service, service_with};
+
 const CF: &str = "/v1/counterfactual";
 const SENS: &str = "/v1/sensitivity";
-
-fn service() -> Service {
-    Service::new(Config::default(), Arc::new(SystemClock::new()))
-}
-
-fn service_with(f: impl FnOnce(&mut Config)) -> Service {
-    let mut config = Config::default();
-    f(&mut config);
-    Service::new(config, Arc::new(SystemClock::new()))
-}
-
-fn post(s: &Service, path: &str, body: &Value) -> Response {
-    s.handle(Request::post_json(path, serde_json::to_vec(body).unwrap()))
-}
-
-fn get(s: &Service, path: &str, body: &Value) -> Response {
-    let q = encode_query(&serde_json::to_vec(body).unwrap());
-    s.handle(Request::new(Method::Get, path).with_query(format!("q={q}")))
-}
-
-fn json_of(r: &Response) -> Value {
-    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", r.body))
-}
-
-/// A 200 answer's JSON.
-fn ok(r: &Response) -> Value {
-    assert_eq!(r.status, 200, "body: {}", String::from_utf8_lossy(&r.body));
-    json_of(r)
-}
 
 /// Asserts an error response: status, JSON error shape, code; returns the error object.
 fn assert_error(r: &Response, status: u16, code: &str) -> Value {
