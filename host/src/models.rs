@@ -227,8 +227,8 @@ impl HostModels {
     }
 }
 
-fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ModelFailure> {
-    serde_json::from_value(value).map_err(|e| ModelFailure::invalid_request(e.to_string()))
+fn decode<T: DeserializeOwned>(value: &Value) -> Result<T, ModelFailure> {
+    T::deserialize(value).map_err(|e| ModelFailure::invalid_request(e.to_string()))
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Value, ModelFailure> {
@@ -253,12 +253,12 @@ impl ModelRuntime for HostModels {
     fn canonical(&self, route: ModelRoute, request: Value) -> Result<Value, ModelFailure> {
         match route {
             ModelRoute::Embed => {
-                let mut r: EmbedRequest = decode(request)?;
+                let mut r: EmbedRequest = decode(&request)?;
                 r.model = self.resolve(r.model.as_deref(), ModelKind::Embedding)?;
                 encode(&r)
             }
             ModelRoute::Nli => {
-                let mut r: NliRequest = decode(request)?;
+                let mut r: NliRequest = decode(&request)?;
                 // One form: `premises` + `hypotheses` become `pairs`.
                 let pairs: Vec<NliPair> = isl_models::api::nli_pairs(&r)
                     .map_err(|e| self.failure(e))?
@@ -272,14 +272,14 @@ impl ModelRuntime for HostModels {
                 encode(&r)
             }
             ModelRoute::Verify => {
-                let mut r: VerifyRequest = decode(request)?;
+                let mut r: VerifyRequest = decode(&request)?;
                 r.top_k = Some(r.top_k.unwrap_or(self.server.limits().default_top_k));
                 r.embedding_model = self.resolve(r.embedding_model.as_deref(), ModelKind::Embedding)?;
                 r.nli_model = self.resolve(r.nli_model.as_deref(), ModelKind::Nli)?;
                 encode(&r)
             }
             ModelRoute::Forecast => {
-                let mut r: ForecastRequest = decode(request)?;
+                let mut r: ForecastRequest = decode(&request)?;
                 r.model = self.resolve(r.model.as_deref(), ModelKind::Forecast)?;
                 encode(&r)
             }
@@ -291,17 +291,17 @@ impl ModelRuntime for HostModels {
         let fail = |e| self.failure(e);
         match route {
             ModelRoute::Embed => {
-                let r: EmbedRequest = decode(canonical.clone())?;
+                let r: EmbedRequest = decode(canonical)?;
                 let out = self.server.embed(&r, deadline).map_err(fail)?;
                 Ok(ModelAnswer { body: body(&out)?, stages: Vec::new() })
             }
             ModelRoute::Nli => {
-                let r: NliRequest = decode(canonical.clone())?;
+                let r: NliRequest = decode(canonical)?;
                 let out = self.server.nli(&r, deadline).map_err(fail)?;
                 Ok(ModelAnswer { body: body(&out)?, stages: Vec::new() })
             }
             ModelRoute::Verify => {
-                let r: VerifyRequest = decode(canonical.clone())?;
+                let r: VerifyRequest = decode(canonical)?;
                 if r.corpus
                     .as_deref()
                     .is_some_and(|c| self.corpora_pending.lock().is_ok_and(|p| p.iter().any(|n| n == c)))
@@ -321,7 +321,7 @@ impl ModelRuntime for HostModels {
                 Ok(ModelAnswer { body: body(&out)?, stages })
             }
             ModelRoute::Forecast => {
-                let r: ForecastRequest = decode(canonical.clone())?;
+                let r: ForecastRequest = decode(canonical)?;
                 let out = self.server.forecast(&r).map_err(fail)?;
                 let t = &out.timings_ms;
                 let stages =
