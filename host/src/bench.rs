@@ -63,6 +63,12 @@ pub enum MixKind {
     /// decision-maker), 10,000 particles — the target case — varied by seed.
     #[value(name = "preferences-5")]
     Preferences5,
+    /// `/v1/counterfactual`: 10⁸ samples of the 30-node benchmark model of `bench/mc.sh` and
+    /// `bench/gpu.sh` (`isl_mc::generate::benchmark_model`), 10 quantiles and a threshold —
+    /// the GPU issue's end-to-end case; the seed varies by request. Needs `--max-samples`
+    /// of at least 10⁸ on the server.
+    #[value(name = "counterfactual-30-1e8")]
+    Counterfactual30x1e8,
 }
 
 impl MixKind {
@@ -77,6 +83,7 @@ impl MixKind {
             MixKind::Embed8 => Box::new(TextMix::Embed),
             MixKind::Nli8 => Box::new(TextMix::Nli),
             MixKind::Preferences5 => Box::new(PreferencesMix),
+            MixKind::Counterfactual30x1e8 => Box::new(LargeCounterfactualMix),
         }
     }
 }
@@ -160,6 +167,33 @@ impl Mix for CounterfactualMix {
             "outcome": format!("X{}", n - 1),
             "samples": self.samples,
             "threshold": 0.0,
+            "seed": seed,
+        })
+    }
+}
+
+/// `/v1/counterfactual` on the 30-node benchmark model (seed 2024, as in `gpu_timing`): 10⁸
+/// samples, 10 quantiles, a threshold, `do(N00 = 1)`; the request's seed is the mix seed.
+#[derive(Debug, Clone, Copy)]
+pub struct LargeCounterfactualMix;
+
+impl Mix for LargeCounterfactualMix {
+    fn name(&self) -> &'static str {
+        "counterfactual-30-1e8"
+    }
+
+    fn route(&self) -> &'static str {
+        "/v1/counterfactual"
+    }
+
+    fn request(&self, seed: u64) -> Value {
+        json!({
+            "model": isl_mc::generate::benchmark_model(30, 2024),
+            "intervention": {"N00": 1.0},
+            "outcome": "N29",
+            "samples": 100_000_000u64,
+            "quantiles": [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999],
+            "threshold": 2.0,
             "seed": seed,
         })
     }
@@ -822,7 +856,9 @@ mod tests {
             isl_service::Config::default(),
             std::sync::Arc::new(isl_service::ManualClock::new(0)),
         );
-        for kind in [MixKind::Counterfactual10, MixKind::Sensitivity10, MixKind::Preferences5] {
+        for kind in
+            [MixKind::Counterfactual10, MixKind::Sensitivity10, MixKind::Preferences5, MixKind::Counterfactual30x1e8]
+        {
             let mix = kind.mix();
             let (a, b) = (mix.request(1), mix.request(2));
             assert_ne!(a, b);
