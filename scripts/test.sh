@@ -19,6 +19,7 @@ cargo fmt --all --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --locked -p isl-edge --features models -- -D warnings
 
 step "edge component (wasm32-wasip2, --profile edge; the parity tests run it)"
 cargo build --locked -p isl-edge --target wasm32-wasip2 --profile edge
@@ -27,6 +28,16 @@ size=$(wc -c <"$component")
 echo "component: $size bytes"
 if (( size > 3 * 1024 * 1024 )); then
   echo "the edge component is over 3 MB" >&2
+  exit 1
+fi
+
+step "edge component with the model routes (scripts/build-edge-models.sh; tests/models_http.rs runs it)"
+./scripts/build-edge-models.sh
+component="${CARGO_TARGET_DIR:-target}/wasm32-wasip2/edge-models/isl_edge.wasm"
+size=$(wc -c <"$component")
+echo "component with models: $size bytes"
+if (( size > 32 * 1024 * 1024 )); then
+  echo "the edge component with models is over 32 MB" >&2
   exit 1
 fi
 

@@ -407,3 +407,169 @@ async fn a_server_fetches_missing_models_itself_on_first_start() {
     drop(server);
     let _ = std::fs::remove_dir_all(&fresh);
 }
+
+/// The edge component built with the model routes (`scripts/build-edge-models.sh`).
+fn edge_models_component() -> PathBuf {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace.join("target"));
+    let target = if target.is_absolute() { target } else { workspace.join(target) };
+    let path = target.join("wasm32-wasip2/edge-models/isl_edge.wasm");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with scripts/build-edge-models.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// `isl edge` serving the component with the models, over `models_dir`.
+fn edge_with_models(models_dir: &Path) -> Server {
+    let component = edge_models_component();
+    let dir = models_dir.to_string_lossy().into_owned();
+    Server::spawn(
+        &["edge", "--addr", "127.0.0.1:0", "--component", component.to_str().unwrap(), "--models-dir", &dir],
+        &[],
+    )
+}
+
+fn numbers(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn the_edge_component_answers_the_model_routes_from_the_hosts_model_files() {
+    let Some(dir) = models_dir() else { return };
+    let edge = edge_with_models(&dir);
+    let native = serve(&dir, &[]);
+    let reference = reference();
+    let texts: Vec<String> = serde_json::from_value(reference["texts"].clone()).unwrap();
+
+    // Embeddings inside the wasm instance: onnxruntime's vectors, and the native server's within
+    // float rounding (tract's wasm SIMD kernels sum in another order than its x86_64 ones).
+    let body = json!({"texts": texts});
+    let e = post(&edge, "/v1/embed", &body).await;
+    assert_eq!((e.status, e.header("x-cache")), (200, Some("miss")), "{}", String::from_utf8_lossy(&e.body));
+    let n = post(&native, "/v1/embed", &body).await;
+    let (ev, nv) = (e.json().unwrap(), n.json().unwrap());
+    assert_eq!((&ev["model"], &ev["dimensions"], &ev["tokens"]), (&nv["model"], &nv["dimensions"], &nv["tokens"]));
+    let (edge_vectors, native_vectors) = (vectors(&ev["embeddings"]), vectors(&nv["embeddings"]));
+    assert_eq!(edge_vectors.len(), texts.len());
+    for (i, ((g, native), want)) in
+        edge_vectors.iter().zip(&native_vectors).zip(vectors(&reference["embeddings"])).enumerate()
+    {
+        assert!(cosine(g, &want) >= 0.999, "text {i}: cosine {} with onnxruntime's vector", cosine(g, &want));
+        let worst = g.iter().zip(native).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "text {i}: differs from the native answer by {worst}");
+    }
+    // The architecture is part of the model fingerprint: the ETags differ, the host tier caches.
+    assert_ne!(e.header("etag"), n.header("etag"));
+    let again = post(&edge, "/v1/embed", &body).await;
+    assert_eq!((again.status, again.header("x-cache"), again.body.clone()), (200, Some("hit"), e.body.clone()));
+
+    // NLI and verification: the native labels and verdicts, scores within rounding.
+    let pairs: Vec<Value> =
+        reference["pairs"].as_array().unwrap().iter().map(|p| json!({"premise": p[0], "hypothesis": p[1]})).collect();
+    let (e, n) = (
+        post(&edge, "/v1/nli", &json!({"pairs": pairs})).await,
+        post(&native, "/v1/nli", &json!({"pairs": pairs})).await,
+    );
+    assert_eq!(e.status, 200, "{}", String::from_utf8_lossy(&e.body));
+    let (ev, nv) = (e.json().unwrap(), n.json().unwrap());
+    for (a, b) in ev["results"].as_array().unwrap().iter().zip(nv["results"].as_array().unwrap()) {
+        assert_eq!(a["label"], b["label"]);
+        for k in ["entailment", "neutral", "contradiction"] {
+            assert!((a["scores"][k].as_f64().unwrap() - b["scores"][k].as_f64().unwrap()).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+    let verify = json!({
+        "claims": ["Water boils at 100 degrees Celsius at sea level.", "The moon is made of cheese."],
+        "evidence": ["At sea level, water boils at 100 degrees Celsius.", "The moon is a rocky body.", "Paris is in France."],
+        "top_k": 2
+    });
+    let (e, n) = (post(&edge, "/v1/verify", &verify).await, post(&native, "/v1/verify", &verify).await);
+    assert_eq!(e.status, 200, "{}", String::from_utf8_lossy(&e.body));
+    let timing = e.header("server-timing").unwrap().to_string();
+    for stage in ["embed;dur=", "retrieve;dur=", "nli;dur=", "aggregate;dur="] {
+        assert!(timing.contains(stage), "{timing}");
+    }
+    let (ev, nv) = (e.json().unwrap(), n.json().unwrap());
+    for (a, b) in ev["results"].as_array().unwrap().iter().zip(nv["results"].as_array().unwrap()) {
+        assert_eq!((&a["claim"], &a["verdict"]), (&b["claim"], &b["verdict"]), "{a} vs {b}");
+        let texts = |r: &Value| r["evidence"].as_array().unwrap().iter().map(|x| x["text"].clone()).collect::<Vec<_>>();
+        assert_eq!(texts(a), texts(b));
+    }
+
+    // The forecaster (built in) within rounding of the native answer.
+    let (ts, vs) = hourly(72);
+    let body = json!({"timestamps": ts, "values": vs, "horizon": 30});
+    let (e, n) = (post(&edge, "/v1/forecast", &body).await, post(&native, "/v1/forecast", &body).await);
+    assert_eq!(e.status, 200, "{}", String::from_utf8_lossy(&e.body));
+    let (ef, nf) = (numbers(&e.json().unwrap()["forecast"]), numbers(&n.json().unwrap()["forecast"]));
+    assert_eq!(ef.len(), 30);
+    for (a, b) in ef.iter().zip(&nf) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{ef:?} vs {nf:?}");
+    }
+
+    // Bad input: the same JSON errors as the native server, from inside the component.
+    let bad = [
+        ("/v1/embed", json!({"texts": []}), "empty_input"),
+        ("/v1/embed", json!({"texts": ["ok", ""]}), "empty_text"),
+        ("/v1/embed", json!({"texts": ["ok"], "model": "nope"}), "unknown_model"),
+        ("/v1/nli", json!({"premises": ["a", "b"], "hypotheses": ["c"]}), "mismatched_lengths"),
+    ];
+    for (path, body, code) in bad {
+        let (e, n) = (post(&edge, path, &body).await, post(&native, path, &body).await);
+        assert_error(&e, 422, code);
+        assert_eq!(e.body, n.body, "{path} {body}");
+    }
+    // The component's /health names the directory it was given.
+    let health = edge.send("GET", "/health", &[], Bytes::new()).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json().unwrap()["models"]["dir"], "/models");
+}
+
+#[tokio::test]
+async fn the_edge_component_reports_missing_and_corrupt_model_files() {
+    let Some(dir) = models_dir() else { return };
+    // A directory with only the NLI model, its tokenizer damaged (copied: the component cannot
+    // follow links out of the directory it is given).
+    let damaged = std::env::temp_dir().join(format!("isl-edge-models-damaged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&damaged);
+    let nli = damaged.join("contract-nli-da");
+    std::fs::create_dir_all(&nli).unwrap();
+    std::fs::copy(dir.join("contract-nli-da/model.onnx"), nli.join("model.onnx")).unwrap();
+    std::fs::write(nli.join("tokenizer.json"), b"{\"not\": \"a tokenizer\"}").unwrap();
+    let edge = edge_with_models(&damaged);
+    let e = assert_error(&post(&edge, "/v1/embed", &json!({"texts": ["one"]})).await, 503, "model_missing");
+    assert!(e["message"].as_str().unwrap().contains("scripts/fetch-models.sh"), "{e}");
+    let pair = json!({"pairs": [{"premise": "p", "hypothesis": "h"}]});
+    let e = assert_error(&post(&edge, "/v1/nli", &pair).await, 503, "model_corrupt");
+    assert!(e["message"].as_str().unwrap().contains("sha256"), "{e}");
+    // The built-in forecaster needs no files.
+    let (ts, vs) = hourly(72);
+    assert_eq!(post(&edge, "/v1/forecast", &json!({"timestamps": ts, "values": vs, "horizon": 3})).await.status, 200);
+    let _ = std::fs::remove_dir_all(&damaged);
+}
+
+/// The component with the models still imports only standard WASI 0.2 interfaces: the model
+/// files come in through `wasi:filesystem` (a directory the host preopens), and there is no
+/// network, no outgoing HTTP and nothing Spin-specific.
+#[test]
+fn the_edge_component_with_models_imports_only_standard_wasi() {
+    let path = edge_models_component();
+    let engine = wasmtime::Engine::default();
+    let dir = path.parent().unwrap().join("test-precompiled");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (loaded, _) = isl::edge::precompiled::load(&engine, &path, Some(&dir)).unwrap();
+    let ty = loaded.component_type();
+    let imports: Vec<String> = ty.imports(&engine).map(|(name, _)| name.to_string()).collect();
+    let allowed = ["wasi:cli/", "wasi:clocks/", "wasi:io/", "wasi:random/", "wasi:filesystem/", "wasi:http/types@0.2."];
+    for import in &imports {
+        assert!(allowed.iter().any(|p| import.starts_with(p)), "unexpected import {import} (all: {imports:?})");
+        assert!(import.contains("@0.2."), "not WASI 0.2: {import}");
+    }
+    assert!(imports.iter().any(|i| i.starts_with("wasi:filesystem/preopens@0.2.")), "{imports:?}");
+    for forbidden in ["wasi:sockets", "wasi:http/outgoing-handler", "fermyon:"] {
+        assert!(!imports.iter().any(|i| i.starts_with(forbidden)), "imports {forbidden}: {imports:?}");
+    }
+}

@@ -5,6 +5,16 @@
 //!
 //! Build: `cargo build -p isl-edge --target wasm32-wasip2 --profile edge` (what `spin build`
 //! runs, see `spin.toml`). The component imports only standard WASI 0.2 interfaces.
+//!
+//! With the `models` feature (`cargo build -p isl-edge --features models --target wasm32-wasip2
+//! --profile edge-models`) the component also answers the model routes, with isl-models (tract
+//! and the tokenizer compiled to wasm) over the model files the host provides as a read-only
+//! preopened directory — `/models`, or `ISL_MODELS_DIR` — through `wasi:filesystem`, still a
+//! standard WASI import. A fresh instance loads the models a request needs, so each such
+//! request pays the load (see models/README.md); `ISL_MODELS_VERIFIED=1` tells the component
+//! the host already checked the files' sha256 (`isl edge --models-dir` does at start), which
+//! skips the check per instance. Without the feature the model routes answer 503
+//! `models_unavailable`.
 
 use std::sync::{Arc, OnceLock};
 
@@ -23,8 +33,26 @@ fn service() -> &'static Service {
         let mut config = Config::default();
         config.cache.capacity_bytes = 0;
         config.cache.memo_entries = 0;
-        Service::new(config, Arc::new(SystemClock::new()))
+        Service::builder(config, Arc::new(SystemClock::new())).models(models()).build()
     })
+}
+
+/// The model runtime: isl-models over the host's model directory.
+#[cfg(feature = "models")]
+fn models() -> Option<Arc<dyn isl_service::ModelRuntime>> {
+    use isl_models::{ModelLimits, Registry, RegistryConfig, service::RegistryRuntime};
+    let dir = std::env::var_os("ISL_MODELS_DIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "/models".into());
+    let mut config = RegistryConfig::new(dir);
+    // One instance answers one request: a plan per shape would never be reused.
+    config.embedding_plan = isl_models::PlanMode::Symbolic;
+    config.verify_sha256 = std::env::var_os("ISL_MODELS_VERIFIED").is_none_or(|v| v != "1");
+    Some(Arc::new(RegistryRuntime::new(Registry::new(config), ModelLimits::default())))
+}
+
+/// Without the `models` feature the component carries no inference engine.
+#[cfg(not(feature = "models"))]
+fn models() -> Option<Arc<dyn isl_service::ModelRuntime>> {
+    None
 }
 
 fn method(m: &spin_http::Method) -> Method {

@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use isl_models::api::{EmbedRequest, ForecastRequest, NliPair, NliRequest, VerifyRequest};
+use isl_models::api::{EmbedRequest, ForecastRequest, NliRequest, VerifyRequest};
 use isl_models::fetch::FetchOutcome;
+use isl_models::service::{body, decode};
 use isl_models::{ErrorClass, ModelError, ModelKind, ModelServer, Registry, RegistryConfig};
 use isl_service::{ModelAnswer, ModelFailure, ModelRoute, ModelRuntime};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
@@ -70,14 +70,8 @@ impl HostModels {
         isl_models::runtime::set_matmul_threads(1);
         let registry = Arc::new(Registry::new(RegistryConfig::new(args.models_dir())));
         let server = ModelServer::new(registry, args.limits(), args.batching());
-        // Engine version and every model file's pinned sha256: a new model changes every ETag.
-        let mut fingerprint = isl_models::ENGINE_VERSION.to_string();
-        for spec in server.registry().specs() {
-            fingerprint.push_str(&format!("\0{}", spec.name));
-            for (file, f) in &spec.files {
-                fingerprint.push_str(&format!(":{file}={}", f.sha256));
-            }
-        }
+        // Engine version, architecture and every model file's pinned sha256.
+        let fingerprint = isl_models::service::fingerprint(server.registry());
         HostModels {
             server,
             fingerprint,
@@ -197,52 +191,16 @@ impl HostModels {
     /// A model error as the service answers it; a missing model while the fetch runs is a 503
     /// that says so and asks the client to come back.
     fn failure(&self, e: ModelError) -> ModelFailure {
-        let status = match e.class() {
-            ErrorClass::BadInput => 422,
-            ErrorClass::Unavailable => 503,
-            ErrorClass::Overloaded => 429,
-            ErrorClass::Deadline => 504,
-            ErrorClass::Internal => 500,
-        };
-        let fetching = self.fetch_state() == FetchState::Running;
-        let retry_after_secs = match e.class() {
-            ErrorClass::Overloaded => Some(1),
-            ErrorClass::Unavailable if fetching => Some(RETRY_WHILE_PREPARING_SECS),
-            _ => None,
-        };
-        if fetching && e.code() == "model_missing" {
-            return ModelFailure {
-                status: 503,
-                code: "model_fetching",
-                message: format!("{e}; the server is fetching the models now (first use): retry shortly"),
-                details: e.details(),
-                retry_after_secs,
-            };
+        let mut failure = isl_models::service::failure(&e);
+        if self.fetch_state() == FetchState::Running && e.class() == ErrorClass::Unavailable {
+            failure.retry_after_secs = Some(RETRY_WHILE_PREPARING_SECS);
+            if e.code() == "model_missing" {
+                failure.code = "model_fetching";
+                failure.message = format!("{e}; the server is fetching the models now (first use): retry shortly");
+            }
         }
-        ModelFailure { status, code: e.code(), message: e.to_string(), details: e.details(), retry_after_secs }
+        failure
     }
-
-    fn resolve(&self, name: Option<&str>, kind: ModelKind) -> Result<Option<String>, ModelFailure> {
-        self.server.resolve_name(name, kind).map(Some).map_err(|e| self.failure(e))
-    }
-}
-
-fn decode<T: DeserializeOwned>(value: &Value) -> Result<T, ModelFailure> {
-    T::deserialize(value).map_err(|e| ModelFailure::invalid_request(e.to_string()))
-}
-
-fn encode<T: Serialize>(value: &T) -> Result<Value, ModelFailure> {
-    serde_json::to_value(value).map_err(|e| ModelFailure::invalid_request(e.to_string()))
-}
-
-fn body<T: Serialize>(value: &T) -> Result<Vec<u8>, ModelFailure> {
-    serde_json::to_vec(value).map_err(|e| ModelFailure {
-        status: 500,
-        code: "internal",
-        message: format!("encoding: {e}"),
-        details: json!({}),
-        retry_after_secs: None,
-    })
 }
 
 impl ModelRuntime for HostModels {
@@ -251,39 +209,7 @@ impl ModelRuntime for HostModels {
     }
 
     fn canonical(&self, route: ModelRoute, request: Value) -> Result<Value, ModelFailure> {
-        match route {
-            ModelRoute::Embed => {
-                let mut r: EmbedRequest = decode(&request)?;
-                r.model = self.resolve(r.model.as_deref(), ModelKind::Embedding)?;
-                encode(&r)
-            }
-            ModelRoute::Nli => {
-                let mut r: NliRequest = decode(&request)?;
-                // One form: `premises` + `hypotheses` become `pairs`.
-                let pairs: Vec<NliPair> = isl_models::api::nli_pairs(&r)
-                    .map_err(|e| self.failure(e))?
-                    .into_iter()
-                    .map(|(p, h)| NliPair { premise: p.to_string(), hypothesis: h.to_string() })
-                    .collect();
-                r.pairs = pairs;
-                r.premises = None;
-                r.hypotheses = None;
-                r.model = self.resolve(r.model.as_deref(), ModelKind::Nli)?;
-                encode(&r)
-            }
-            ModelRoute::Verify => {
-                let mut r: VerifyRequest = decode(&request)?;
-                r.top_k = Some(r.top_k.unwrap_or(self.server.limits().default_top_k));
-                r.embedding_model = self.resolve(r.embedding_model.as_deref(), ModelKind::Embedding)?;
-                r.nli_model = self.resolve(r.nli_model.as_deref(), ModelKind::Nli)?;
-                encode(&r)
-            }
-            ModelRoute::Forecast => {
-                let mut r: ForecastRequest = decode(&request)?;
-                r.model = self.resolve(r.model.as_deref(), ModelKind::Forecast)?;
-                encode(&r)
-            }
-        }
+        isl_models::service::canonical(route, request, self.server.registry(), self.server.limits())
     }
 
     fn answer(&self, route: ModelRoute, canonical: &Value, budget: Duration) -> Result<ModelAnswer, ModelFailure> {
@@ -315,18 +241,12 @@ impl ModelRuntime for HostModels {
                     });
                 }
                 let out = self.server.verify(&r, deadline).map_err(fail)?;
-                let t = &out.timings_ms;
-                let stages =
-                    vec![("embed", t.embed), ("retrieve", t.retrieve), ("nli", t.nli), ("aggregate", t.aggregate)];
-                Ok(ModelAnswer { body: body(&out)?, stages })
+                Ok(ModelAnswer { body: body(&out)?, stages: isl_models::service::verify_stages(&out) })
             }
             ModelRoute::Forecast => {
                 let r: ForecastRequest = decode(canonical)?;
                 let out = self.server.forecast(&r).map_err(fail)?;
-                let t = &out.timings_ms;
-                let stages =
-                    vec![("parse", t.parse), ("features", t.features), ("model", t.model), ("inverse", t.inverse)];
-                Ok(ModelAnswer { body: body(&out)?, stages })
+                Ok(ModelAnswer { body: body(&out)?, stages: isl_models::service::forecast_stages(&out) })
             }
         }
     }

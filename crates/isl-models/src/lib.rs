@@ -35,7 +35,10 @@
 //! tokenizers, truncation, padding to the longest), [`runtime`] (tract plans), the models
 //! ([`embed`], [`nli`], [`forecast`]), [`verify`] (retrieval + NLI + verdict), [`api`]
 //! (request/response types and the route functions), [`batcher`] (dynamic batching, native
-//! only), [`serving`] (the routes as a server runs them: batchers per model, corpora; native only), [`tune`] (batch-size sweeps, native only). The models, their packages, sha256s and licences are in `models/manifest.json`.
+//! only), [`serving`] (the routes as a server runs them: batchers per model, corpora; native only),
+//! `service` (feature `service`: isl-service's model runtime — canonical requests, error
+//! statuses, fingerprint, and a runtime over a bare registry for the edge component), [`tune`]
+//! (batch-size sweeps, native only). The models, their packages, sha256s and licences are in `models/manifest.json`.
 
 #![warn(missing_docs)]
 
@@ -51,6 +54,8 @@ pub mod manifest;
 pub mod nli;
 pub mod registry;
 pub mod runtime;
+#[cfg(feature = "service")]
+pub mod service;
 #[cfg(not(target_family = "wasm"))]
 pub mod serving;
 pub mod timing;

@@ -171,6 +171,12 @@ impl Registry {
         self.slots.iter().map(|s| &s.spec).collect()
     }
 
+    /// The name of model `name` of `kind` (the default one of that kind for `None`), without
+    /// loading it; [`ModelError::UnknownModel`] naming the known ones otherwise.
+    pub fn resolve_name(&self, name: Option<&str>, kind: ModelKind) -> Result<String, ModelError> {
+        self.slot(name, kind).map(|s| s.spec.name.clone())
+    }
+
     fn slot(&self, name: Option<&str>, kind: ModelKind) -> Result<&Slot, ModelError> {
         let mut of_kind = self.slots.iter().filter(|s| s.spec.kind == kind);
         match name {

@@ -128,18 +128,7 @@ impl ModelServer {
     /// The name of the model a request naming `name` (or none) gets, without loading it;
     /// [`ModelError::UnknownModel`] for names the registry does not have.
     pub fn resolve_name(&self, name: Option<&str>, kind: ModelKind) -> Result<String, ModelError> {
-        let specs = self.registry.specs();
-        let mut of_kind = specs.iter().filter(|s| s.kind == kind);
-        match name {
-            None => of_kind.next(),
-            Some(n) => of_kind.find(|s| s.name == n),
-        }
-        .map(|s| s.name.clone())
-        .ok_or_else(|| ModelError::UnknownModel {
-            name: name.unwrap_or("").to_string(),
-            kind: kind.as_str().into(),
-            known: specs.iter().filter(|s| s.kind == kind).map(|s| s.name.clone()).collect(),
-        })
+        self.registry.resolve_name(name, kind)
     }
 
     fn config_for(&self, model: &str) -> BatcherConfig {

@@ -52,9 +52,10 @@ pub struct EdgeArgs {
     /// Per-request deadline in milliseconds; past it the instance is interrupted (504).
     #[arg(long, env = "ISL_EDGE_DEADLINE_MS", default_value_t = 10_000)]
     pub deadline_ms: u64,
-    /// Linear memory cap per instance, in MiB.
-    #[arg(long, env = "ISL_EDGE_MEMORY_MIB", default_value_t = 256)]
-    pub memory_mib: usize,
+    /// Linear memory cap per instance, in MiB (default 256; 512 with `--models-dir`, since an
+    /// instance that loads MiniLM and the NLI model peaks between 256 and 384 MiB).
+    #[arg(long, env = "ISL_EDGE_MEMORY_MIB")]
+    pub memory_mib: Option<usize>,
     /// Most instances alive at once (pooling allocator slots); requests beyond get 429.
     #[arg(long, env = "ISL_EDGE_MAX_INSTANCES", default_value_t = 64)]
     pub max_instances: u32,
@@ -75,6 +76,12 @@ pub struct EdgeArgs {
     /// (fewer page faults for the next instance, a memset per request).
     #[arg(long, env = "ISL_EDGE_KEEP_RESIDENT_KIB", default_value_t = 0)]
     pub keep_resident_kib: usize,
+    /// A models directory (as `isl serve` and `scripts/fetch-models.sh` use) to hand the
+    /// component read-only at `/models`, for a component built with the `models` feature
+    /// (`--profile edge-models`). The files' sha256 are checked once here at start; the
+    /// instances then skip that check. A component without the feature ignores it.
+    #[arg(long, env = "ISL_EDGE_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
     /// Enable the component's debug routes (`/__debug/trap` traps on purpose). For tests only.
     #[arg(long, env = "ISL_EDGE_DEBUG_ROUTES", hide = true)]
     pub debug_routes: bool,
@@ -132,12 +139,42 @@ struct EdgeHost {
     deadline_ticks: u64,
     memory_bytes: usize,
     debug_routes: bool,
+    /// The models directory handed to each instance, and whether its files checked out.
+    models: Option<ModelsDir>,
     /// The service, run natively beside the component for what a fresh instance cannot keep:
     /// the cache tier (`answer_from_cache`/`remember`) and the metrics.
     tier: Service,
     permits: Semaphore,
     retry_after_secs: u32,
     stats: EdgeStats,
+}
+
+/// The models directory an instance gets at `/models`.
+struct ModelsDir {
+    path: PathBuf,
+    /// Every file present had its pinned sha256 at start (missing files are reported by the
+    /// component as 503 `model_missing`).
+    verified: bool,
+}
+
+impl ModelsDir {
+    /// Checks the files of every model in `path` once; a changed file is logged and leaves
+    /// the check to the instances (which then answer 503 `model_corrupt` for that model).
+    fn check(path: &Path) -> ModelsDir {
+        let registry = isl_models::Registry::new(isl_models::RegistryConfig::new(path));
+        let mut verified = true;
+        for name in registry.names() {
+            match registry.check_files(&name) {
+                Ok(()) => info!(model = %name, "model files checked"),
+                Err(e) if e.code() == "model_missing" => warn!(model = %name, "model files missing: {e}"),
+                Err(e) => {
+                    warn!(model = %name, error = %e, "model files do not check out");
+                    verified = false;
+                }
+            }
+        }
+        ModelsDir { path: path.to_path_buf(), verified }
+    }
 }
 
 /// How a request run in the component ended, when it gave no response.
@@ -154,7 +191,8 @@ impl EdgeHost {
     fn load(args: &EdgeArgs) -> Result<(EdgeHost, Engine), HostError> {
         let fail = |what: &str, e: wasmtime::Error| HostError::Edge(format!("{what}: {e:#}"));
         let started = Instant::now();
-        let memory_bytes = args.memory_mib.max(1) * 1024 * 1024;
+        let default_mib = if args.models_dir.is_some() { 512 } else { 256 };
+        let memory_bytes = args.memory_mib.unwrap_or(default_mib).max(1) * 1024 * 1024;
         let slots = args.max_instances.max(1);
         let mut pooling = PoolingAllocationConfig::default();
         pooling
@@ -188,12 +226,21 @@ impl EdgeHost {
         // that shapes an answer (Cache-Control, limits), so only its capacity differs.
         let mut tier_config = isl_service::Config::default();
         tier_config.cache.capacity_bytes = args.cache_bytes;
+        let models = args.models_dir.as_deref().map(ModelsDir::check);
+        // With models, the tier canonicalises model requests the way the component does (so it
+        // can cache their answers); it never runs a model itself.
+        let tier_models = models.as_ref().map(|m| {
+            let registry = isl_models::Registry::new(isl_models::RegistryConfig::new(&m.path));
+            Arc::new(isl_models::service::RegistryRuntime::new(registry, isl_models::ModelLimits::default()))
+                as Arc<dyn isl_service::ModelRuntime>
+        });
         let host = EdgeHost {
             pre,
             deadline_ticks,
             memory_bytes,
             debug_routes: args.debug_routes,
-            tier: Service::new(tier_config, Arc::new(SystemClock::new())),
+            models,
+            tier: Service::builder(tier_config, Arc::new(SystemClock::new())).models(tier_models).build(),
             permits: Semaphore::new(slots as usize),
             retry_after_secs: args.retry_after_secs,
             stats: EdgeStats::new(loaded.as_str(), load_seconds),
@@ -272,6 +319,14 @@ impl EdgeHost {
         wasi.inherit_stderr();
         if self.debug_routes {
             wasi.env("ISL_EDGE_DEBUG_ROUTES", "1");
+        }
+        if let Some(models) = &self.models {
+            wasi.preopened_dir(&models.path, "/models", wasmtime_wasi::FsPerms::ReadOnly)
+                .map_err(|e| Failure::Host(format!("opening the models directory: {e:#}")))?;
+            wasi.env("ISL_MODELS_DIR", "/models");
+            if models.verified {
+                wasi.env("ISL_MODELS_VERIFIED", "1");
+            }
         }
         let state = RequestState {
             wasi: wasi.build(),
