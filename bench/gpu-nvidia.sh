@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU issue's figures on a machine with an NVIDIA GPU, from binaries built beforehand (such
 # a machine may have no Rust toolchain and no network): isl-gpu's gpu_timing for 10^6 .. 10^MAX
-# samples with every CPU thread, again with the CPU held to 2 threads (the "2-core CPU" the
-# target compares with), then 10^8 samples with 10 quantiles end to end over HTTP
+# samples with every CPU thread, again with Philox's products emulated from 16-bit halves (the
+# comparison for 64-bit shader integers), again with the CPU held to 2 threads (the "2-core CPU"
+# the target compares with), then 10^8 samples with 10 quantiles end to end over HTTP
 # (`isl serve --backend gpu`, `isl bench --mix counterfactual-30-1e8`).
 #
 #   cargo build --release --locked -p isl --bin isl -p isl-gpu --example gpu_timing
@@ -33,6 +34,11 @@ report="$out/gpu-nvidia.md"
   echo "### gpu_timing $max (CPU: every thread)"
   echo '```'
   "$bin/examples/gpu_timing" "$max" 2>&1
+  echo '```'
+  echo
+  echo "### gpu_timing 8 0 narrow (Philox's products from 16-bit halves, for comparison)"
+  echo '```'
+  "$bin/examples/gpu_timing" 8 0 narrow 2>&1
   echo '```'
   echo
   echo "### gpu_timing 8 (CPU: 2 threads on 2 cores)"

@@ -2,8 +2,9 @@
 //! generator and seed: a random DAG, every coefficient a normal belief, every node normal noise,
 //! the outcome the last node), for 10^6 .. 10^MAX samples.
 //!
-//! `cargo run --release -p isl-gpu --example gpu_timing [-- MAX_EXPONENT [CHUNK_SAMPLES]]`
-//! (default 8; 9 adds 10^9, which takes minutes on a software adapter).
+//! `cargo run --release -p isl-gpu --example gpu_timing [-- MAX_EXPONENT [CHUNK_SAMPLES [narrow]]]`
+//! (default 8; 9 adds 10^9, which takes minutes on a software adapter; `narrow` forms Philox's
+//! products from 16-bit halves even where the adapter has 64-bit integers).
 //!
 //! Per size it prints, for the GPU: one moments pass (draws, mean/variance, threshold count and
 //! the level-A histogram, reading back only workgroup records) and the whole counterfactual route
@@ -46,6 +47,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let max_exp: u32 = args.next().map_or(8, |s| s.parse().expect("MAX_EXPONENT"));
     let chunk: u64 = args.next().map_or(0, |s| s.parse().expect("CHUNK_SAMPLES"));
+    let wide_multiply = args.next().is_none_or(|s| s != "narrow");
     let nodes = 30;
     let spec_json = model(nodes, 2024);
     let spec: ModelSpec = serde_json::from_value(spec_json.clone()).expect("model");
@@ -61,7 +63,8 @@ fn main() {
         program.instructions.len(),
         program.registers
     );
-    let gpu = match GpuEngine::with_options(GpuOptions { chunk_samples: chunk, ..GpuOptions::default() }) {
+    let gpu = match GpuEngine::with_options(GpuOptions { chunk_samples: chunk, wide_multiply, ..GpuOptions::default() })
+    {
         Ok(Some(g)) => g,
         Ok(None) => {
             println!("no Vulkan adapter: nothing to time (scripts/setup-gpu.sh installs lavapipe)");
@@ -73,7 +76,14 @@ fn main() {
         }
     };
     let a = gpu.adapter();
-    println!("GPU: {} ({}, {}), {} samples per dispatch", a.name, a.device_type, a.driver, gpu.chunk_samples());
+    println!(
+        "GPU: {} ({}, {}), {} samples per dispatch, Philox products {}",
+        a.name,
+        a.device_type,
+        a.driver,
+        gpu.chunk_samples(),
+        if a.wide_multiply { "64-bit" } else { "from 16-bit halves" }
+    );
     println!("CPU: {} threads (rayon)", rayon::current_num_threads());
     let cpu = CpuBackend::default();
     let estimator = gpu.estimator();

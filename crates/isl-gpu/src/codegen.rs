@@ -151,17 +151,32 @@ fn log_density_constants(d: &Dist) -> Result<(&'static str, Vec<f64>), Unsupport
     }
     Ok((f, cs.into_iter().map(|c| c.1).collect()))
 }
-/// Philox4x32-10 in WGSL (`mulhilo`, `philox`).
+/// Philox4x32-10 in WGSL (`philox`; needs one of the `mulhilo` below before it).
 pub const PHILOX: &str = include_str!("philox.wgsl");
+
+/// `mulhilo` from 16-bit halves: WGSL has no `mulhi`, and 32-bit integers are all every
+/// adapter has.
+pub const MULHILO_U32: &str = include_str!("mulhilo_u32.wgsl");
+
+/// `mulhilo` as one 64-bit product, for adapters with 64-bit shader integers. The same bits.
+pub const MULHILO_U64: &str = include_str!("mulhilo_u64.wgsl");
+
+/// `mulhilo` (64-bit products when `wide`) and Philox4x32-10.
+pub fn philox_source(wide: bool) -> String {
+    let mut s = String::from(if wide { MULHILO_U64 } else { MULHILO_U32 });
+    s.push('\n');
+    s.push_str(PHILOX);
+    s
+}
 
 /// The shader prelude (bindings, normals, operations; needs [`PHILOX`]).
 pub const PRELUDE: &str = include_str!("prelude.wgsl");
 
 /// A shader that applies Philox4x32-10 to counters and keys (the known-answer test): input
 /// `ctr_key[2i]` = the counter, `ctr_key[2i + 1]` = (k0, k1, _, _), output `out[i]` = the four words.
-pub const PHILOX_KAT: &str = concat!(
-    include_str!("philox.wgsl"),
-    "
+pub fn philox_kat(wide: bool) -> String {
+    philox_source(wide)
+        + "
 @group(0) @binding(0) var<storage, read> ctr_key: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read_write> out: array<vec4<u32>>;
 
@@ -176,16 +191,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     out[i] = philox(c, k.xy);
 }
 "
-);
+}
 
 /// The kernel that calls `sample` and reduces.
 pub const KERNEL: &str = include_str!("kernel.wgsl");
 
-/// A complete WGSL module for `program`: prelude, generated `sample`, kernel.
-pub fn shader(program: &Program) -> Result<String, Unsupported> {
+/// A complete WGSL module for `program`: Philox (64-bit products when `wide`), prelude,
+/// generated `sample`, kernel.
+pub fn shader(program: &Program, wide: bool) -> Result<String, Unsupported> {
     check(program)?;
-    let mut s = String::with_capacity(PHILOX.len() + PRELUDE.len() + KERNEL.len() + 64 * program.instructions.len());
-    s.push_str(PHILOX);
+    let mut s = philox_source(wide);
+    s.reserve(PRELUDE.len() + KERNEL.len() + 64 * program.instructions.len());
     s.push('\n');
     s.push_str(PRELUDE);
     s.push('\n');

@@ -159,6 +159,8 @@ pub(crate) struct Device {
     run_lock: Mutex<()>,
     /// Samples per dispatch (a multiple of [`SAMPLES_PER_WORKGROUP`]).
     pub chunk: u64,
+    /// Philox's products as 64-bit integers (the device has `SHADER_INT64` and it was asked for).
+    pub wide: bool,
 }
 
 struct PipelineCache {
@@ -174,7 +176,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Device {
     /// The first Vulkan adapter (none: `Ok(None)`), its device and queue.
-    pub fn open(allow_software: bool, chunk: u64, cache: usize) -> Result<Option<Device>, GpuError> {
+    pub fn open(allow_software: bool, chunk: u64, cache: usize, wide: bool) -> Result<Option<Device>, GpuError> {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = wgpu::Backends::VULKAN;
         desc.flags = wgpu::InstanceFlags::empty();
@@ -194,9 +196,11 @@ impl Device {
             return Ok(None);
         }
         let limits = wgpu::Limits::defaults();
+        let wide = wide && adapter.features().contains(wgpu::Features::SHADER_INT64);
+        let required_features = if wide { wgpu::Features::SHADER_INT64 } else { wgpu::Features::empty() };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("isl-gpu"),
-            required_features: wgpu::Features::empty(),
+            required_features,
             required_limits: limits,
             ..Default::default()
         }))
@@ -222,6 +226,7 @@ impl Device {
             pipelines: Mutex::new(PipelineCache { map: HashMap::new(), order: Vec::new(), capacity: cache.max(1) }),
             run_lock: Mutex::new(()),
             chunk,
+            wide,
         }))
     }
 
@@ -245,7 +250,7 @@ impl Device {
     /// The compiled pipeline of `program`, from the cache or freshly compiled.
     pub fn pipeline(&self, program: &Program) -> Result<Arc<Pipeline>, GpuError> {
         self.fault()?;
-        let source = codegen::shader(program).map_err(|u| GpuError::Shader(u.to_string()))?;
+        let source = codegen::shader(program, self.wide).map_err(|u| GpuError::Shader(u.to_string()))?;
         let key = codegen::shader_hash(&source);
         if let Some(p) = lock(&self.pipelines).map.get(&key) {
             return Ok(p.clone());
@@ -569,7 +574,7 @@ impl Device {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let p = self.compile(codegen::PHILOX_KAT, "philox kat")?;
+        let p = self.compile(&codegen::philox_kat(self.wide), "philox kat")?;
         let n = inputs.len() as u64;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
         let input = self.buffer("kat in", n * 32, storage);

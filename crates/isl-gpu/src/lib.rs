@@ -119,11 +119,21 @@ pub struct GpuOptions {
     pub quantile_tolerance: f64,
     /// Compiled pipelines kept (by shader hash).
     pub pipeline_cache: usize,
+    /// Philox's 32×32→64-bit products as one 64-bit multiply where the adapter has 64-bit
+    /// shader integers (NVIDIA, AMD, lavapipe); off, or without them, from 16-bit halves. The
+    /// same bits either way.
+    pub wide_multiply: bool,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { chunk_samples: 0, allow_software: true, quantile_tolerance: 1e-4, pipeline_cache: 64 }
+        GpuOptions {
+            chunk_samples: 0,
+            allow_software: true,
+            quantile_tolerance: 1e-4,
+            pipeline_cache: 64,
+            wide_multiply: true,
+        }
     }
 }
 
@@ -138,6 +148,9 @@ pub struct AdapterSummary {
     pub device_type: String,
     /// Whether it is a software rasteriser on the CPU (lavapipe).
     pub software: bool,
+    /// Whether Philox runs on 64-bit integer products ([`GpuOptions::wide_multiply`] and the
+    /// adapter's `SHADER_INT64`).
+    pub wide_multiply: bool,
 }
 
 /// The outcome of [`GpuEngine::counterfactual`] when the GPU did not fail.
@@ -174,7 +187,7 @@ impl GpuEngine {
     /// [`GpuEngine::new`] with options.
     pub fn with_options(options: GpuOptions) -> Result<Option<GpuEngine>, GpuError> {
         let opened = std::panic::catch_unwind(|| {
-            Device::open(options.allow_software, options.chunk_samples, options.pipeline_cache)
+            Device::open(options.allow_software, options.chunk_samples, options.pipeline_cache, options.wide_multiply)
         })
         .map_err(|_| GpuError::Device("the wgpu instance panicked while opening the adapter".into()))??;
         let Some(device) = opened else { return Ok(None) };
@@ -184,6 +197,7 @@ impl GpuEngine {
             driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
             device_type: format!("{:?}", info.device_type),
             software: info.device_type == wgpu::DeviceType::Cpu,
+            wide_multiply: device.wide,
         };
         Ok(Some(GpuEngine { device, adapter, options, cpu: CpuBackend::default() }))
     }

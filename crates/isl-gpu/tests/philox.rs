@@ -38,3 +38,20 @@ fn gpu_philox_matches_the_cpu_on_many_counters() {
         assert_eq!(*g, isl_mc::rng::philox4x32_10(*c, *k));
     }
 }
+
+/// Both ways of forming Philox's 64-bit products give the Random123 bits: 64-bit shader
+/// integers where the adapter has them (the default) and the 16-bit emulation every adapter runs.
+#[test]
+fn both_multiplies_give_the_cpu_generators_bits() {
+    let Some(gpu) = common::engine() else { return };
+    eprintln!("default engine: wide multiply {}", gpu.adapter().wide_multiply);
+    let narrow = common::engine_with(isl_gpu::GpuOptions { wide_multiply: false, ..isl_gpu::GpuOptions::default() })
+        .expect("a second engine on the same adapter");
+    assert!(!narrow.adapter().wide_multiply);
+    let inputs: Vec<([u32; 4], [u32; 2])> = (0..1024u32)
+        .map(|i| ([i.wrapping_mul(0x9E37_79B9), !i, i << 7, i ^ 0xffff_0000], [i.rotate_left(13), 0xdead_beef ^ i]))
+        .collect();
+    let want: Vec<[u32; 4]> = inputs.iter().map(|(c, k)| isl_mc::rng::philox4x32_10(*c, *k)).collect();
+    assert_eq!(narrow.philox(&inputs).expect("16-bit products"), want);
+    assert_eq!(gpu.philox(&inputs).expect("default products"), want);
+}
