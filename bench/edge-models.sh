@@ -22,20 +22,11 @@ component="$target/wasm32-wasip2/edge-models/isl_edge.wasm"
 models="${ISL_MODELS_DIR:-$HOME/.cache/isl/models}"
 [[ -f "$models/all-minilm-l6-v2/model.onnx" ]] || ISL_MODELS_DIR="$models" ./scripts/fetch-models.sh
 
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
-start() { # NAME ARGS...: prints the address once /health answers
-  local log="$out/edge-models-$1.log"; shift
-  : >"$log"
-  "$bin" "$@" --addr 127.0.0.1:0 >>"$log" 2>&1 &
-  pids+=("$!")
-  local addr=""
-  while [[ -z "$addr" ]]; do addr="$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -n1 || true)"; sleep 0.1; done
-  until curl -sf "$addr/health" >/dev/null; do sleep 0.1; done
-  echo "$addr"
-}
-native=$(ISL_MODELS_DIR="$models" start native serve --fetch-models false)
-edge=$(start edge edge --component "$component" --models-dir "$models")
+source "$root/bench/lib.sh"
+ISL_MODELS_DIR="$models" isl_start "$out/edge-models-native.log" "$bin" serve --fetch-models false
+native="$ISL_ADDR"
+isl_start "$out/edge-models-edge.log" "$bin" edge --component "$component" --models-dir "$models"
+edge="$ISL_ADDR"
 
 for mix in forecast-30 nli-8 embed-8 verify-5x10; do
   for side in native edge; do

@@ -49,16 +49,9 @@ report="$out/gpu-nvidia.md"
 
 # End to end over HTTP: 10^8 samples, 10 quantiles, a threshold, every request uncached.
 log="$out/gpu-nvidia-server.log"
-"$bin/isl" serve --addr 127.0.0.1:0 --backend gpu --max-samples 1000000000 >"$log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
-addr=""
-for _ in $(seq 1 200); do
-  addr="$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -n1 || true)"
-  [[ -n "$addr" ]] && break
-  sleep 0.05
-done
-[[ -n "$addr" ]] || { echo "server did not start:"; cat "$log"; exit 1; }
+source "$root/bench/lib.sh"
+isl_start "$log" "$bin/isl" serve --backend gpu --max-samples 1000000000
+addr="$ISL_ADDR"
 "$bin/isl" bench --url "$addr" --mix counterfactual-30-1e8 --scenario sequential-uncached \
   --requests "${REQUESTS:-50}" --warmup 3 --json >"$out/gpu-nvidia-http.json"
 {

@@ -17,17 +17,9 @@ concurrency="${CONCURRENCY:-8}"
 cargo build --release --locked -q -p isl
 bin="${CARGO_TARGET_DIR:-$root/target}/release/isl"
 
-log="$out/http-server.log"
-"$bin" serve --addr 127.0.0.1:0 >"$log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
-addr=""
-for _ in $(seq 1 100); do
-  addr="$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -n1 || true)"
-  [[ -n "$addr" ]] && break
-  sleep 0.05
-done
-[[ -n "$addr" ]] || { echo "server did not start:"; cat "$log"; exit 1; }
+source "$root/bench/lib.sh"
+isl_start "$out/http-server.log" "$bin" serve
+addr="$ISL_ADDR"
 
 # Seeds are fixed so reruns send the same requests; the two uncached runs use disjoint ranges.
 seed="${SEED:-1}"

@@ -23,16 +23,9 @@ cargo build --release --locked -q -p isl
 bin="${CARGO_TARGET_DIR:-$root/target}/release/isl"
 
 log="$out/models-server.log"
-"$bin" serve --addr 127.0.0.1:0 --warmup --fetch-models false --backend cpu >"$log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
-addr=""
-for _ in $(seq 1 200); do
-  addr="$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -n1 || true)"
-  [[ -n "$addr" ]] && break
-  sleep 0.05
-done
-[[ -n "$addr" ]] || { echo "server did not start:"; cat "$log"; exit 1; }
+source "$root/bench/lib.sh"
+isl_start "$log" "$bin" serve --warmup --fetch-models false --backend cpu
+addr="$ISL_ADDR"
 for _ in $(seq 1 600); do
   code="$(python3 -c "import urllib.request,sys
 try: print(urllib.request.urlopen('$addr/health').status)

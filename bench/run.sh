@@ -7,7 +7,10 @@
 #  3. the Monte Carlo engine beside numpy, and adaptive sampling (bench/mc.sh);
 #  4. /v1/counterfactual and /v1/sensitivity over HTTP (bench/http.sh with MIX=...);
 #  5. the edge component under `isl edge` beside `isl serve` (bench/edge.sh);
-#  6. GPU Monte Carlo beside the CPU (bench/gpu.sh; lavapipe where there is no GPU).
+#  6. GPU Monte Carlo beside the CPU (bench/gpu.sh; lavapipe where there is no GPU; on an NVIDIA
+#     machine without a toolchain, bench/gpu-nvidia.sh over binaries built here);
+#  7. the model routes natively and inside the edge component (bench/models.sh,
+#     bench/edge-models.sh), preference elicitation, the browser demo.
 # Output: bench/out/report.md (also printed). Takes 15-25 minutes, mostly the Python peers.
 #
 #   bash bench/run.sh        # MINIMAL_TIMEOUT / ALL_SETS_TIMEOUT (seconds) bound pgmpy's calls
@@ -41,6 +44,7 @@ echo "==> GPU" >&2
 bash bench/gpu.sh >/dev/null
 echo "==> Models" >&2
 PEER=1 bash bench/models.sh >"$out/models.md"
+bash bench/edge-models.sh >"$out/edge-models.md"
 echo "==> Preference elicitation" >&2
 MIX=preferences-5 REQUESTS=300 bash bench/http.sh >"$out/http-preferences.md"
 cargo test --release --locked -q -p isl-service --test elicit_timing -- --ignored --nocapture >"$out/elicit-timing.txt" 2>&1
@@ -80,6 +84,10 @@ ISL_BROWSER_BENCH=1 cargo test --locked -q -p isl --test browser -- --nocapture 
   echo "### Model routes over HTTP, embeddings vs onnxruntime"
   echo
   cat "$out/models.md"
+  echo
+  echo "### Model routes inside the edge component"
+  echo
+  cat "$out/edge-models.md"
   echo
   echo "### /v1/preferences/next"
   echo

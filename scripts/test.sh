@@ -21,25 +21,24 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --locked -p isl-edge --features models -- -D warnings
 
+# at_most_mib FILE MIB: prints FILE's size; fails when it is over MIB MiB.
+at_most_mib() {
+  local size
+  size=$(wc -c <"$1")
+  echo "$1: $size bytes (limit $2 MiB)"
+  if (( size > $2 * 1024 * 1024 )); then
+    echo "$1 is over $2 MiB" >&2
+    exit 1
+  fi
+}
+
 step "edge component (wasm32-wasip2, --profile edge; the parity tests run it)"
 cargo build --locked -p isl-edge --target wasm32-wasip2 --profile edge
-component="${CARGO_TARGET_DIR:-target}/wasm32-wasip2/edge/isl_edge.wasm"
-size=$(wc -c <"$component")
-echo "component: $size bytes"
-if (( size > 3 * 1024 * 1024 )); then
-  echo "the edge component is over 3 MB" >&2
-  exit 1
-fi
+at_most_mib "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/edge/isl_edge.wasm" 3
 
 step "edge component with the model routes (scripts/build-edge-models.sh; tests/models_http.rs runs it)"
 ./scripts/build-edge-models.sh
-component="${CARGO_TARGET_DIR:-target}/wasm32-wasip2/edge-models/isl_edge.wasm"
-size=$(wc -c <"$component")
-echo "component with models: $size bytes"
-if (( size > 32 * 1024 * 1024 )); then
-  echo "the edge component with models is over 32 MB" >&2
-  exit 1
-fi
+at_most_mib "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/edge-models/isl_edge.wasm" 32
 
 step "Vulkan driver for the GPU tests (lavapipe; they skip with a reason without one)"
 ./scripts/setup-gpu.sh

@@ -378,17 +378,7 @@ async fn runaway_and_oversized_requests_end_cleanly_and_the_host_keeps_serving()
 /// exports the `wasi:http` incoming handler.
 #[test]
 fn the_component_imports_only_standard_wasi_and_no_outbound_network() {
-    let path = component();
-    assert!(path.exists(), "{} is missing: build it first (scripts/test.sh does)", path.display());
-    let engine = wasmtime::Engine::default();
-    // Compiled once per build into a directory of its own (the engine's configuration differs
-    // from the edge host's, so its compiled form must not replace the host's).
-    let dir = path.parent().unwrap().join("test-precompiled");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (loaded, _) = isl::edge::precompiled::load(&engine, &path, Some(&dir)).unwrap();
-    let ty = loaded.component_type();
-    let imports: Vec<String> = ty.imports(&engine).map(|(name, _)| name.to_string()).collect();
-    let exports: Vec<String> = ty.exports(&engine).map(|(name, _)| name.to_string()).collect();
+    let (imports, exports) = common::component_interfaces(&component());
     let allowed = ["wasi:cli/", "wasi:clocks/", "wasi:io/", "wasi:random/", "wasi:http/types@0.2."];
     for import in &imports {
         assert!(allowed.iter().any(|p| import.starts_with(p)), "unexpected import {import} (all: {imports:?})");

@@ -556,13 +556,7 @@ async fn the_edge_component_reports_missing_and_corrupt_model_files() {
 /// network, no outgoing HTTP and nothing Spin-specific.
 #[test]
 fn the_edge_component_with_models_imports_only_standard_wasi() {
-    let path = edge_models_component();
-    let engine = wasmtime::Engine::default();
-    let dir = path.parent().unwrap().join("test-precompiled");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (loaded, _) = isl::edge::precompiled::load(&engine, &path, Some(&dir)).unwrap();
-    let ty = loaded.component_type();
-    let imports: Vec<String> = ty.imports(&engine).map(|(name, _)| name.to_string()).collect();
+    let (imports, _) = common::component_interfaces(&edge_models_component());
     let allowed = ["wasi:cli/", "wasi:clocks/", "wasi:io/", "wasi:random/", "wasi:filesystem/", "wasi:http/types@0.2."];
     for import in &imports {
         assert!(allowed.iter().any(|p| import.starts_with(p)), "unexpected import {import} (all: {imports:?})");

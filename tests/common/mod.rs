@@ -120,3 +120,18 @@ pub async fn hold_the_only_permit(server: &Server) -> (TcpStream, Vec<u8>, Clien
     }
     panic!("the slow request never held the permit");
 }
+
+/// The interface names a wasm component imports and exports, read through wasmtime (compiled
+/// once per build into `test-precompiled/` beside it: the engine's configuration differs from
+/// the edge host's, so its compiled form must not replace the host's).
+pub fn component_interfaces(path: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    assert!(path.exists(), "{} is missing: build it first (scripts/test.sh does)", path.display());
+    let engine = wasmtime::Engine::default();
+    let dir = path.parent().expect("the component's folder").join("test-precompiled");
+    std::fs::create_dir_all(&dir).expect("test-precompiled folder");
+    let (loaded, _) = isl::edge::precompiled::load(&engine, path, Some(&dir)).expect("the component loads");
+    let ty = loaded.component_type();
+    let imports = ty.imports(&engine).map(|(name, _)| name.to_string()).collect();
+    let exports = ty.exports(&engine).map(|(name, _)| name.to_string()).collect();
+    (imports, exports)
+}
