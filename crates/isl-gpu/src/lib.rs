@@ -440,9 +440,14 @@ struct GpuRun<'a> {
     moments: Option<Moments>,
 }
 
-/// Refined histogram bins of level B (13 bits after the 11 of level A) and level C (8 bits).
-const BINS_B: u32 = 1 << 13;
-const BINS_C: u32 = 256;
+/// Bits of the order key resolved by level C; level B resolves the 21 − C_BITS after the 11 of
+/// level A. With 5, a level-B bin spans 32 consecutive f32 values: narrower than the default
+/// tolerance (10⁻⁴ standard deviations) for outcomes within about 30 standard deviations of 0,
+/// so most requests need no level-C pass (with 8 bits, 10 quantiles out to 0.999 of a unit-scale
+/// outcome took one: three passes instead of two). 2¹⁶ bins per target: 256 KiB of counters.
+const C_BITS: u32 = 5;
+const BINS_B: u32 = 1 << (21 - C_BITS);
+const BINS_C: u32 = 1 << C_BITS;
 
 impl GpuRun<'_> {
     /// A refine pass over samples `0..drawn`: histograms of `bins` bins for each key prefix
@@ -484,7 +489,7 @@ impl GpuRun<'_> {
     }
 
     /// Where each of `ranks` (0-based positions in the sorted order: samples, or units of weight)
-    /// lies, given the level-A histogram `coarse`: level-B bins of 256 consecutive f32 values, and
+    /// lies, given the level-A histogram `coarse`: level-B bins of `BINS_C` consecutive f32 values, and
     /// single values (level C) where such a bin is wider than the tolerance.
     fn locate_ranks(&self, coarse: &[u64], ranks: &[u64]) -> Result<Vec<(u64, Located)>, GpuError> {
         // Level A: 11-bit prefixes.
@@ -497,36 +502,39 @@ impl GpuRun<'_> {
         let mut targets_a: Vec<u32> = level_a.iter().map(|&(_, b, _)| b as u32).collect();
         targets_a.sort_unstable();
         targets_a.dedup();
-        let fine_b = self.refine(&targets_a, 21, 8, BINS_B)?;
+        let fine_b = self.refine(&targets_a, 21, C_BITS, BINS_B)?;
         let mut located: Vec<(u64, Located)> = Vec::with_capacity(level_a.len());
         for &(k, bin, r) in &level_a {
             let t = targets_a.binary_search(&(bin as u32)).unwrap_or(0);
             let counts = fine_b.get(t * BINS_B as usize..(t + 1) * BINS_B as usize).unwrap_or(&[]);
             let loc = match locate(counts, r) {
-                Some((j, rr)) => {
-                    Located { lo_key: ((bin as u32) << 21) | ((j as u32) << 8), width: 256, rank: rr, count: counts[j] }
-                }
+                Some((j, rr)) => Located {
+                    lo_key: ((bin as u32) << 21) | ((j as u32) << C_BITS),
+                    width: BINS_C,
+                    rank: rr,
+                    count: counts[j],
+                },
                 None => Located { lo_key: (bin as u32) << 21, width: 1 << 21, rank: r, count: coarse[bin] },
             };
             located.push((k, loc));
         }
-        // Level C: the last 8 bits where a bin is wider than the tolerance.
+        // Level C: the last `C_BITS` bits where a bin is wider than the tolerance.
         let std = self.moments.as_ref().map_or(f64::NAN, |m| m.std);
         let tol = self.engine.options.quantile_tolerance * if std.is_finite() { std } else { 0.0 };
         let mut targets_c: Vec<u32> = located
             .iter()
-            .filter(|(_, l)| l.width == 256 && l.value_width() > tol)
-            .map(|(_, l)| l.lo_key >> 8)
+            .filter(|(_, l)| l.width == BINS_C && l.value_width() > tol)
+            .map(|(_, l)| l.lo_key >> C_BITS)
             .collect();
         targets_c.sort_unstable();
         targets_c.dedup();
         if !targets_c.is_empty() {
-            let fine_c = self.refine(&targets_c, 8, 0, BINS_C)?;
+            let fine_c = self.refine(&targets_c, C_BITS, 0, BINS_C)?;
             for (_, loc) in located.iter_mut() {
-                if loc.width != 256 {
+                if loc.width != BINS_C {
                     continue;
                 }
-                let Ok(t) = targets_c.binary_search(&(loc.lo_key >> 8)) else { continue };
+                let Ok(t) = targets_c.binary_search(&(loc.lo_key >> C_BITS)) else { continue };
                 let counts = fine_c.get(t * BINS_C as usize..(t + 1) * BINS_C as usize).unwrap_or(&[]);
                 if let Some((j, rr)) = locate(counts, loc.rank) {
                     *loc = Located { lo_key: loc.lo_key | j as u32, width: 1, rank: rr, count: counts[j] };

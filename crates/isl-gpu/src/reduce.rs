@@ -4,9 +4,9 @@
 //!
 //! **Quantiles.** Every finite f32 sample has an order-preserving 32-bit key. Level A (during the
 //! moments pass) counts the top 11 bits; the refine pass counts, for each level-A bin that holds
-//! a wanted order statistic, the next 13 bits (a bin of 256 consecutive f32 values, relative
-//! width at most 2⁻¹⁵ ≈ 3.1e-5); where such a bin is still wider than the tolerance, a second
-//! refine pass counts the last 8 bits, which gives the order statistic exactly (the f32 sample
+//! a wanted order statistic, the next 16 bits (a bin of 32 consecutive f32 values, relative
+//! width at most 2⁻¹⁸ ≈ 3.8e-6); where such a bin is still wider than the tolerance, a second
+//! refine pass counts the last 5 bits, which gives the order statistic exactly (the f32 sample
 //! value). An order statistic inside a bin that is not refined to single values is placed by
 //! linear interpolation of its rank inside the bin. The answer then interpolates between order
 //! statistics at `h = (n − 1)·q` exactly as the CPU does ([`isl_mc::stats`]).
