@@ -215,3 +215,66 @@ pub fn median(xs: &[Option<usize>], cap: usize) -> usize {
     v.sort_unstable();
     v.get(v.len() / 2).copied().unwrap_or(cap)
 }
+
+/// The benchmark case of `/v1/preferences/next` (BENCHMARKS.md; the timing test and example):
+/// 5 attributes, 10 options with values drawn from a fixed generator, and 20 answers from a
+/// decision-maker with fixed hidden weights who answers the top question of each round under
+/// the default choice model. Returns the request for the 21st round (`count` 3, seed 7).
+pub fn benchmark_request(particles: usize) -> Result<serde_json::Value, ElicitError> {
+    use serde_json::{Value, json};
+    let opts = ElicitOptions::default();
+    let names = ["cost", "quality", "speed", "risk", "comfort"];
+    let truth = [0.35, 0.25, 0.2, 0.12, 0.08];
+    let attributes: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| json!({"name": n, "better": if k % 2 == 0 { "lower" } else { "higher" }, "range": [0, 100]}))
+        .collect();
+    let mut state = 42u64;
+    let mut uniform = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let options: Vec<Value> = (0..10)
+        .map(|o| {
+            let values: serde_json::Map<String, Value> =
+                names.iter().map(|n| (n.to_string(), json!((uniform() * 100.0).round()))).collect();
+            json!({"name": format!("option-{o}"), "values": values})
+        })
+        .collect();
+    let model = ChoiceModel::new(opts.default_rationality, opts.default_indifference);
+    let utility = |values: &serde_json::Map<String, Value>| -> f64 {
+        names
+            .iter()
+            .enumerate()
+            .map(|(k, n)| {
+                let x = values.get(*n).and_then(Value::as_f64).unwrap_or(0.0) / 100.0;
+                truth[k] * if k % 2 == 0 { 1.0 - x } else { x }
+            })
+            .sum()
+    };
+    let request = |answers: &[Value]| {
+        json!({"attributes": attributes, "options": options, "answers": answers, "count": 3,
+               "particles": particles, "seed": 7})
+    };
+    let mut answers: Vec<Value> = Vec::new();
+    while answers.len() < 20 {
+        let req: NextRequest = serde_json::from_value(request(&answers))
+            .map_err(|e| ElicitError::InvalidRequest { field: "request".into(), message: e.to_string() })?;
+        let resp = crate::next(&req, &opts, &isl_mc::McOptions::default(), &|| false)?;
+        let Some(q) = resp.questions.first() else { break };
+        let a: serde_json::Map<String, Value> = q.a.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let b: serde_json::Map<String, Value> = q.b.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let o = model.outcome(model.d(utility(&a) - utility(&b)));
+        let u = uniform();
+        let choice = if u < o.a {
+            "a"
+        } else if u < o.a + o.b {
+            "b"
+        } else {
+            "indifferent"
+        };
+        answers.push(json!({"a": a, "b": b, "choice": choice}));
+    }
+    Ok(request(&answers))
+}

@@ -158,10 +158,9 @@ struct ModelsDir {
 }
 
 impl ModelsDir {
-    /// Checks the files of every model in `path` once; a changed file is logged and leaves
+    /// Checks the files of every model of `registry` once; a changed file is logged and leaves
     /// the check to the instances (which then answer 503 `model_corrupt` for that model).
-    fn check(path: &Path) -> ModelsDir {
-        let registry = isl_models::Registry::new(isl_models::RegistryConfig::new(path));
+    fn check(registry: &isl_models::Registry) -> ModelsDir {
         let mut verified = true;
         for name in registry.names() {
             match registry.check_files(&name) {
@@ -173,7 +172,7 @@ impl ModelsDir {
                 }
             }
         }
-        ModelsDir { path: path.to_path_buf(), verified }
+        ModelsDir { path: registry.config().dir.clone(), verified }
     }
 }
 
@@ -226,14 +225,18 @@ impl EdgeHost {
         // that shapes an answer (Cache-Control, limits), so only its capacity differs.
         let mut tier_config = isl_service::Config::default();
         tier_config.cache.capacity_bytes = args.cache_bytes;
-        let models = args.models_dir.as_deref().map(ModelsDir::check);
         // With models, the tier canonicalises model requests the way the component does (so it
-        // can cache their answers); it never runs a model itself.
-        let tier_models = models.as_ref().map(|m| {
-            let registry = isl_models::Registry::new(isl_models::RegistryConfig::new(&m.path));
-            Arc::new(isl_models::service::RegistryRuntime::new(registry, isl_models::ModelLimits::default()))
-                as Arc<dyn isl_service::ModelRuntime>
-        });
+        // can cache their answers) over the registry whose files were just checked; it never
+        // runs a model itself.
+        let (models, tier_models) = match &args.models_dir {
+            Some(dir) => {
+                let registry = isl_models::Registry::new(isl_models::RegistryConfig::new(dir));
+                let checked = ModelsDir::check(&registry);
+                let runtime = isl_models::service::RegistryRuntime::new(registry, isl_models::ModelLimits::default());
+                (Some(checked), Some(Arc::new(runtime) as Arc<dyn isl_service::ModelRuntime>))
+            }
+            None => (None, None),
+        };
         let host = EdgeHost {
             pre,
             deadline_ticks,
