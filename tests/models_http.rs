@@ -567,3 +567,18 @@ fn the_edge_component_with_models_imports_only_standard_wasi() {
         assert!(!imports.iter().any(|i| i.starts_with(forbidden)), "imports {forbidden}: {imports:?}");
     }
 }
+
+/// A models directory that is not there stops `isl edge` at start with a message (every
+/// instance would fail to open it), instead of failing every request.
+#[test]
+fn the_edge_host_refuses_a_models_directory_that_is_not_there() {
+    let component = edge_models_component();
+    let out = std::process::Command::new(common::BIN)
+        .args(["edge", "--addr", "127.0.0.1:0", "--component", component.to_str().unwrap()])
+        .args(["--models-dir", "/nonexistent/isl-models"])
+        .output()
+        .expect("run isl edge");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--models-dir /nonexistent/isl-models: not a directory"), "{stderr}");
+}

@@ -189,6 +189,11 @@ enum Failure {
 impl EdgeHost {
     fn load(args: &EdgeArgs) -> Result<(EdgeHost, Engine), HostError> {
         let fail = |what: &str, e: wasmtime::Error| HostError::Edge(format!("{what}: {e:#}"));
+        // Every instance opens the models directory: one that is not there would fail every
+        // request, so it fails the start instead (before compiling anything).
+        if let Some(dir) = args.models_dir.as_ref().filter(|d| !d.is_dir()) {
+            return Err(HostError::Edge(format!("--models-dir {}: not a directory", dir.display())));
+        }
         let started = Instant::now();
         let default_mib = if args.models_dir.is_some() { 512 } else { 256 };
         let memory_bytes = args.memory_mib.unwrap_or(default_mib).max(1) * 1024 * 1024;
