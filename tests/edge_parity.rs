@@ -116,6 +116,18 @@ fn corpus() -> Vec<Case> {
             &json!({"model": sum3, "outcome": "Y", "samples": 20000, "threshold": 6.5, "seed": 3}),
         ),
         post("sensitivity", "/v1/sensitivity", &json!({"model": pricing, "outcome": "Revenue", "samples": 2000})),
+        // Point masses (zero spread) are their constants on every target.
+        post(
+            "counterfactual point masses",
+            "/v1/counterfactual",
+            &json!({"model": {"nodes": [
+                {"name": "Price", "noise": {"dist": "normal", "mean": 10, "std": 1}},
+                {"name": "Demand", "intercept": {"dist": "uniform", "low": 100, "high": 100},
+                 "parents": {"Price": {"dist": "normal", "mean": -2.0, "std": 0}},
+                 "noise": {"dist": "triangular", "low": 2, "mode": 2, "high": 2}},
+                {"name": "Revenue", "expr": "Price * Demand", "noise": {"dist": "lognormal", "mu": 0.5, "sigma": 0}}
+            ]}, "outcome": "Revenue", "samples": 5000, "threshold": 900}),
+        ),
         post(
             "counterfactual cycle",
             "/v1/counterfactual",
@@ -371,6 +383,20 @@ async fn runaway_and_oversized_requests_end_cleanly_and_the_host_keeps_serving()
     assert_eq!(error["error"]["code"], "component_trap", "{error}");
     let ok = host.send("POST", "/v1/causal/validate", &json, &br#"{"dag": {"edges": [["A","B"]]}}"#[..]).await;
     assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+}
+
+#[test]
+fn a_client_that_writes_a_3_mb_body_first_reads_the_413_json_from_the_edge_host() {
+    let host = edge(&[]);
+    let body = br#"{"dag": {"edges": [["A","B"]]}}"#;
+    let mut next = format!(
+        "POST /v1/causal/validate HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        host.addr,
+        body.len()
+    )
+    .into_bytes();
+    next.extend_from_slice(body);
+    common::check_oversized_bodies_get_their_413(&host.addr, "/v1/causal/validate", &next);
 }
 
 /// The component imports only standard WASI 0.2 interfaces — no filesystem, no sockets, no

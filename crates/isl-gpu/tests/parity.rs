@@ -65,6 +65,22 @@ fn linear_model_with_uncertain_coefficients() {
 }
 
 #[test]
+fn point_mass_beliefs() {
+    // std 0, low == high, low == mode == high and sigma 0 are the constants (no random slot).
+    let m = json!({"nodes": [
+        {"name": "Price",   "noise": {"dist": "normal", "mean": 10, "std": 1}},
+        {"name": "Demand",  "intercept": {"dist": "uniform", "low": 100, "high": 100},
+                            "parents": {"Price": {"dist": "normal", "mean": -2.0, "std": 0}},
+                            "noise": {"dist": "triangular", "low": 3, "mode": 3, "high": 3}},
+        {"name": "Revenue", "expr": "Price * Demand",
+                            "noise": {"dist": "lognormal", "mu": 1, "sigma": 0}}
+    ]});
+    let p = common::program(m, "Revenue", &[]);
+    assert_eq!(p.slots.len(), 1);
+    compare(&p, 5, 0, 4096, &[], 1e-5);
+}
+
+#[test]
 fn intervention() {
     let p = common::program(pricing(), "Revenue", &[("Price", 12.0)]);
     compare(&p, 11, 1000, 4000, &[], 1e-5);

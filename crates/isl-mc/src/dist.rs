@@ -22,28 +22,31 @@ use crate::error::McError;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Dist {
-    /// Normal with mean and standard deviation (`std > 0`).
+    /// Normal with mean and standard deviation (`std >= 0`; `std == 0` is the point mass at
+    /// `mean`).
     Normal {
         /// Mean.
         mean: f64,
-        /// Standard deviation, positive.
+        /// Standard deviation, zero or positive.
         std: f64,
     },
-    /// Uniform on `[low, high]` (`low < high`).
+    /// Uniform on `[low, high]` (`low <= high`; `low == high` is the point mass at `low`).
     Uniform {
         /// Lower bound.
         low: f64,
         /// Upper bound.
         high: f64,
     },
-    /// Lognormal: `exp(N(mu, sigma²))` (`sigma > 0`).
+    /// Lognormal: `exp(N(mu, sigma²))` (`sigma >= 0`; `sigma == 0` is the point mass at
+    /// `exp(mu)`).
     Lognormal {
         /// Mean of the logarithm.
         mu: f64,
-        /// Standard deviation of the logarithm, positive.
+        /// Standard deviation of the logarithm, zero or positive.
         sigma: f64,
     },
-    /// Triangular on `[low, high]` with its peak at `mode` (`low < high`, `low <= mode <= high`).
+    /// Triangular on `[low, high]` with its peak at `mode` (`low <= mode <= high`;
+    /// `low == mode == high` is the point mass at `low`).
     Triangular {
         /// Lower bound.
         low: f64,
@@ -65,8 +68,9 @@ pub enum VariateKind {
 }
 
 impl Dist {
-    /// Checks the parameters: finite numbers, positive scales, ordered bounds. `at` names the
-    /// parameter in the error (`Demand.noise`).
+    /// Checks the parameters: finite numbers, scales not negative, bounds in order. A zero
+    /// scale or equal bounds are accepted: that is the point mass of [`Dist::point_value`], as
+    /// numpy's samplers take it. `at` names the parameter in the error (`Demand.noise`).
     pub fn validate(&self, at: &str) -> Result<(), McError> {
         let bad = |message: String| Err(McError::InvalidParameter { at: at.to_string(), message });
         let fields: &[(&str, f64)] = match self {
@@ -81,10 +85,17 @@ impl Dist {
             }
         }
         match *self {
-            Dist::Normal { std, .. } if std <= 0.0 => bad(format!("std must be positive (got {std})")),
-            Dist::Lognormal { sigma, .. } if sigma <= 0.0 => bad(format!("sigma must be positive (got {sigma})")),
-            Dist::Uniform { low, high } | Dist::Triangular { low, high, .. } if low >= high => {
-                bad(format!("low must be less than high (got low {low}, high {high})"))
+            Dist::Normal { std, .. } if std < 0.0 => {
+                bad(format!("std must be zero (a known value) or positive (got {std})"))
+            }
+            Dist::Lognormal { sigma, .. } if sigma < 0.0 => {
+                bad(format!("sigma must be zero (a known value) or positive (got {sigma})"))
+            }
+            Dist::Lognormal { mu, sigma } if sigma == 0.0 && !libm::exp(mu).is_finite() => {
+                bad(format!("the point mass exp(mu) overflows (mu {mu})"))
+            }
+            Dist::Uniform { low, high } | Dist::Triangular { low, high, .. } if low > high => {
+                bad(format!("low must not be greater than high (got low {low}, high {high})"))
             }
             Dist::Triangular { low, mode, high } if !(low..=high).contains(&mode) => {
                 bad(format!("mode must lie in [low, high] (got mode {mode} outside [{low}, {high}])"))
@@ -93,6 +104,23 @@ impl Dist {
                 bad("high - low overflows".to_string())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// The constant a degenerate distribution always takes — `mean` for `std == 0`, `exp(mu)`
+    /// for `sigma == 0`, `low` for `low == high` (and `low == mode == high`) — or `None` for a
+    /// distribution with spread. A point mass is a known number, not a belief: the checked model
+    /// gives it no random slot ([`crate::CheckedModel`]), so sensitivity and importance sampling
+    /// see no uncertainty in it, and the canonical model writes it as that number.
+    pub fn point_value(&self) -> Option<f64> {
+        match *self {
+            Dist::Normal { mean, std } if std == 0.0 && mean.is_finite() => Some(mean),
+            Dist::Lognormal { mu, sigma } if sigma == 0.0 && mu.is_finite() => {
+                Some(libm::exp(mu)).filter(|v| v.is_finite())
+            }
+            Dist::Uniform { low, high } if low == high && low.is_finite() => Some(low),
+            Dist::Triangular { low, mode, high } if low == high && mode == low && low.is_finite() => Some(low),
+            _ => None,
         }
     }
 

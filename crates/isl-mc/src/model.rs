@@ -88,13 +88,30 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// Canonical form: nodes sorted by name (parents are already sorted maps), and the spelled-out
-    /// defaults dropped — `"intercept": 0` and `"parents": {}` mean what their absence means —
-    /// so equal models give equal cache keys and derived seeds.
+    /// Canonical form: nodes sorted by name (parents are already sorted maps), point masses
+    /// written as what they are ([`Dist::point_value`]: a coefficient or intercept belief with
+    /// zero spread is its number; a noise point mass is `{"dist": "normal", "mean": c, "std": 0}`,
+    /// dropped when `c` is 0), and the spelled-out defaults dropped — `"intercept": 0` and
+    /// `"parents": {}` mean what their absence means — so equal models give equal cache keys and
+    /// derived seeds.
     pub fn canonical(&self) -> ModelSpec {
         let mut nodes = self.nodes.clone();
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        let known = |p: &mut Param| {
+            if let Param::Belief(d) = p
+                && let Some(c) = d.point_value()
+            {
+                *p = Param::Value(c);
+            }
+        };
         for node in &mut nodes {
+            if let Some(p) = node.intercept.as_mut() {
+                known(p);
+            }
+            node.parents.iter_mut().flat_map(|m| m.values_mut()).for_each(known);
+            if let Some(c) = node.noise.as_ref().and_then(Dist::point_value) {
+                node.noise = (c != 0.0).then_some(Dist::Normal { mean: c, std: 0.0 });
+            }
             if matches!(node.intercept, Some(Param::Value(v)) if v == 0.0) {
                 node.intercept = None;
             }
@@ -144,8 +161,12 @@ pub struct Node {
     pub name: String,
     /// Its structural part.
     pub structure: Structure,
-    /// Its additive noise and the noise's random slot.
+    /// Its additive noise and the noise's random slot (`None` without noise, and for a point
+    /// mass: see `noise_constant`).
     pub noise: Option<(Dist, u32)>,
+    /// The value of a noise that is a point mass ([`Dist::point_value`], not 0): added like a
+    /// constant, with no random slot and no density (evidence on the node is refused).
+    pub noise_constant: Option<f64>,
     /// Its parents, sorted, without duplicates.
     pub parents: Vec<NodeId>,
 }
@@ -300,6 +321,7 @@ impl CheckedModel {
                     let intercept = match &n.intercept {
                         None => Term::Fixed(0.0),
                         Some(Param::Value(x)) => Term::Fixed(*x),
+                        Some(Param::Belief(d)) if let Some(x) = d.point_value() => Term::Fixed(x),
                         Some(Param::Belief(d)) => Term::Belief {
                             dist: d.clone(),
                             slot: new_slot(format!("{}.intercept", n.name), SlotRole::Intercept, d),
@@ -309,6 +331,7 @@ impl CheckedModel {
                     for (parent, p) in n.parents.iter().flatten() {
                         let term = match p {
                             Param::Value(x) => Term::Fixed(*x),
+                            Param::Belief(d) if let Some(x) = d.point_value() => Term::Fixed(x),
                             Param::Belief(d) => Term::Belief {
                                 dist: d.clone(),
                                 slot: new_slot(format!("{}<-{parent}", n.name), SlotRole::Coefficient, d),
@@ -322,9 +345,14 @@ impl CheckedModel {
             };
             parents.sort_unstable();
             parents.dedup();
-            let noise =
-                n.noise.as_ref().map(|d| (d.clone(), new_slot(format!("{}.noise", n.name), SlotRole::Noise, d)));
-            nodes.push(Node { name: n.name.clone(), structure, noise, parents });
+            let (noise, noise_constant) = match &n.noise {
+                None => (None, None),
+                Some(d) => match d.point_value() {
+                    Some(c) => (None, (c != 0.0).then_some(c)),
+                    None => (Some((d.clone(), new_slot(format!("{}.noise", n.name), SlotRole::Noise, d))), None),
+                },
+            };
+            nodes.push(Node { name: n.name.clone(), structure, noise, noise_constant, parents });
         }
 
         let order = topological_order(&nodes)?;

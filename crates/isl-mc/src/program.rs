@@ -176,11 +176,15 @@ impl Program {
         for &(v, x) in &query.evidence {
             let node = &model.nodes()[v as usize];
             if node.noise.is_none() {
+                let what = match node.noise_constant {
+                    Some(_) => "'s noise is a point mass (zero spread)",
+                    None => " has no noise term",
+                };
                 return Err(McError::Abduction {
                     node: node.name.clone(),
                     reason: format!(
-                        "'{}' has no noise term: a deterministic node's observed value cannot be explained by \
-                         an exogenous term (likelihood weighting needs additive noise with a density)",
+                        "'{}'{what}: a deterministic node's observed value cannot be explained by an exogenous \
+                         term (likelihood weighting needs additive noise with a density)",
                         node.name
                     ),
                 });
@@ -365,7 +369,10 @@ impl<'m> Builder<'m> {
     fn add_noise(&mut self, v: NodeId, s: Operand, shared: bool) -> Operand {
         let node = &self.model.nodes()[v as usize];
         let Some((dist, slot)) = &node.noise else {
-            return s;
+            return match node.noise_constant {
+                Some(c) => self.binary(BinaryOp::Add, s, Operand::Const(c)),
+                None => s,
+            };
         };
         if let Some(&n) = self.noise.get(slot) {
             return self.binary(BinaryOp::Add, s, n);

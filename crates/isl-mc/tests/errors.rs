@@ -67,10 +67,21 @@ fn model_errors() {
         "unknown_node",
         json!({"field": "outcome", "nodes": ["Nope"]}),
     );
+    // Zero spread is a point mass (tests/point_mass.rs); a negative one is refused.
     check(
-        json!({"model": {"nodes": [{"name": "X", "noise": normal(0.0, 0.0)}]}, "outcome": "X"}),
+        json!({"model": {"nodes": [{"name": "X", "noise": normal(0.0, -0.5)}]}, "outcome": "X"}),
         "invalid_parameter",
         json!({"at": "X.noise"}),
+    );
+    check(
+        json!({"model": {"nodes": [{"name": "X", "noise": normal(0.0, -0.0 - 1e-300)}]}, "outcome": "X"}),
+        "invalid_parameter",
+        json!({"at": "X.noise"}),
+    );
+    check(
+        json!({"model": {"nodes": [{"name": "X", "intercept": {"dist": "lognormal", "mu": 800, "sigma": 0}}]}, "outcome": "X"}),
+        "invalid_parameter",
+        json!({"at": "X.intercept"}),
     );
     check(
         json!({"model": {"nodes": [{"name": "X", "noise": normal(0.0, 1.0)},
@@ -85,7 +96,13 @@ fn model_errors() {
         json!({"at": "X.intercept"}),
     );
     check(
-        json!({"model": {"nodes": [{"name": "X", "noise": {"dist": "uniform", "low": 1, "high": 1}}]}, "outcome": "X"}),
+        json!({"model": {"nodes": [{"name": "X", "noise": {"dist": "uniform", "low": 1, "high": 0.999}}]}, "outcome": "X"}),
+        "invalid_parameter",
+        json!({"at": "X.noise"}),
+    );
+    // Equal bounds with the mode elsewhere is no distribution at all.
+    check(
+        json!({"model": {"nodes": [{"name": "X", "noise": {"dist": "triangular", "low": 1, "mode": 2, "high": 1}}]}, "outcome": "X"}),
         "invalid_parameter",
         json!({"at": "X.noise"}),
     );

@@ -382,15 +382,15 @@ fn out_of_domain_parameters_are_422_invalid_parameter() {
     let s = service();
     let normal = |mean: f64, std: f64| json!({"dist": "normal", "mean": mean, "std": std});
     let cases = [
-        (json!({"name": "A", "noise": normal(0.0, 0.0)}), "A.noise", "std"),
         (json!({"name": "A", "noise": normal(0.0, -1.0)}), "A.noise", "std"),
         (json!({"name": "A", "intercept": normal(1.0, -0.5)}), "A.intercept", "std"),
-        (json!({"name": "A", "parents": {"B": normal(1.0, 0.0)}}), "A<-B", "std"),
-        (json!({"name": "A", "noise": {"dist": "uniform", "low": 1, "high": 1}}), "A.noise", "low"),
+        (json!({"name": "A", "parents": {"B": normal(1.0, -1e-12)}}), "A<-B", "std"),
         (json!({"name": "A", "noise": {"dist": "uniform", "low": 2, "high": 1}}), "A.noise", "low"),
         (json!({"name": "A", "parents": {"B": {"dist": "triangular", "low": 1, "mode": 1, "high": 0}}}), "A<-B", "low"),
         (json!({"name": "A", "noise": {"dist": "triangular", "low": 0, "mode": 2, "high": 1}}), "A.noise", "mode"),
-        (json!({"name": "A", "noise": {"dist": "lognormal", "mu": 0, "sigma": 0}}), "A.noise", "sigma"),
+        (json!({"name": "A", "noise": {"dist": "triangular", "low": 1, "mode": 2, "high": 1}}), "A.noise", "mode"),
+        (json!({"name": "A", "noise": {"dist": "lognormal", "mu": 0, "sigma": -0.1}}), "A.noise", "sigma"),
+        (json!({"name": "A", "noise": {"dist": "lognormal", "mu": 710, "sigma": 0}}), "A.noise", "overflows"),
         (json!({"name": "A", "noise": {"dist": "uniform", "low": -1e308, "high": 1e308}}), "A.noise", "overflows"),
     ];
     for (node, at, word) in cases {
@@ -401,6 +401,50 @@ fn out_of_domain_parameters_are_422_invalid_parameter() {
             assert!(e["message"].as_str().unwrap().contains(word), "{path} {e}");
         }
     }
+}
+
+#[test]
+fn point_mass_beliefs_are_their_numbers_with_the_same_bytes_and_etag() {
+    // std 0, sigma 0, low == high, low == mode == high: the constant (numpy's zero scale), on
+    // both routes, sharing the number's cache entry.
+    let s = service();
+    let with = |coef: Value, noise: Value| {
+        json!({"nodes": [
+            {"name": "Price", "noise": {"dist": "normal", "mean": 10, "std": 1}},
+            {"name": "Demand", "intercept": {"dist": "uniform", "low": 100, "high": 100},
+             "parents": {"Price": coef}, "noise": noise},
+            {"name": "Revenue", "expr": "Price * Demand"}]})
+    };
+    let number = with(json!(-2.0), json!({"dist": "normal", "mean": 0, "std": 5}));
+    for coef in [
+        json!({"dist": "normal", "mean": -2.0, "std": 0}),
+        json!({"dist": "uniform", "low": -2.0, "high": -2.0}),
+        json!({"dist": "triangular", "low": -2, "mode": -2, "high": -2}),
+    ] {
+        let mass = with(coef.clone(), json!({"dist": "normal", "mean": 0, "std": 5}));
+        for (path, extra) in [(CF, json!({"intervention": {"Price": 12}, "threshold": 1000})), (SENS, json!({}))] {
+            let mut a = json!({"model": mass, "outcome": "Revenue", "samples": 512});
+            let mut b = json!({"model": number, "outcome": "Revenue", "samples": 512});
+            for (k, v) in extra.as_object().unwrap() {
+                a[k] = v.clone();
+                b[k] = v.clone();
+            }
+            let (ra, rb) = (post(&s, path, &a), post(&s, path, &b));
+            ok(&ra);
+            assert_eq!(ra.body, rb.body, "{coef} on {path}");
+            assert_eq!(ra.header("etag"), rb.header("etag"), "{coef} on {path}");
+            assert_eq!(rb.header("x-cache"), Some("hit"), "{coef} on {path}: the number's entry is the point mass's");
+            if path == SENS {
+                let drivers = json_of(&ra)["drivers"].as_array().unwrap().clone();
+                assert!(drivers.iter().all(|d| d["input"] != "Demand<-Price" && d["input"] != "Demand.intercept"));
+            }
+        }
+    }
+    // A noise that is a point mass takes no evidence.
+    let fixed = with(json!(-2.0), json!({"dist": "normal", "mean": 1, "std": 0}));
+    let r = post(&s, CF, &json!({"model": fixed, "outcome": "Revenue", "evidence": {"Demand": 70}}));
+    let e = assert_error(&r, 422, "abduction_not_exact");
+    assert!(e["message"].as_str().unwrap().contains("point mass"), "{e}");
 }
 
 #[test]
