@@ -386,7 +386,7 @@ async fn runaway_and_oversized_requests_end_cleanly_and_the_host_keeps_serving()
 }
 
 #[test]
-fn a_client_that_writes_a_3_mb_body_first_reads_the_413_json_from_the_edge_host() {
+fn a_client_that_writes_a_large_body_first_reads_the_413_json_from_the_edge_host() {
     let host = edge(&[]);
     let body = br#"{"dag": {"edges": [["A","B"]]}}"#;
     let mut next = format!(

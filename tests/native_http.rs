@@ -185,6 +185,54 @@ async fn over_the_concurrency_limit_answers_429_with_retry_after() {
     assert!(String::from_utf8_lossy(&text.body).contains("isl_requests_total{route=\"/health\",status=\"429\"}"));
 }
 
+/// A small valid request on an open connection (what a client sends after its 413).
+fn next_validate_request(addr: &str) -> Vec<u8> {
+    let body = br#"{"dag": {"edges": [["Z","X"], ["Z","Y"], ["X","Y"]]}, "treatment": "X", "outcome": "Y"}"#;
+    let mut req = format!(
+        "POST {VALIDATE} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
+}
+
+#[test]
+fn a_client_that_writes_a_large_body_first_reads_the_413_json() {
+    let server = Server::start(&[]);
+    common::check_oversized_bodies_get_their_413(&server.addr, VALIDATE, &next_validate_request(&server.addr));
+    // The control: a server that answers without draining (`--drain-body-bytes 0`) resets the
+    // same client, so the check above can fail.
+    let early = Server::start(&["--drain-body-bytes", "0"]);
+    let r = common::write_oversized_body_first(&early.addr, VALIDATE);
+    assert!(r.is_err(), "expected a reset or broken pipe, got status {:?}", r.map(|r| r.status).ok());
+    let drained = common::write_oversized_body_first(&server.addr, VALIDATE).expect("the 413");
+    assert_eq!(drained.status, 413);
+}
+
+#[test]
+fn a_stalled_oversized_body_is_drained_for_at_most_the_drain_time_then_closed() {
+    use std::io::{Read, Write};
+    let server = Server::start(&["--drain-body-ms", "300"]);
+    let mut s = std::net::TcpStream::connect(&server.addr).expect("connect");
+    let head = format!(
+        "POST {VALIDATE} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n",
+        server.addr
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&[b' '; 10_000]).unwrap();
+    let started = Instant::now();
+    let r = common::read_raw_response(&mut s);
+    let waited = started.elapsed();
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json()["error"]["code"], "payload_too_large");
+    assert_eq!(r.header("connection"), Some("close"), "the rest of the body never came");
+    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(10), "{waited:?}");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "nothing after the 413: {rest:?}");
+}
+
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_then_exits() {
     let mut server = Server::start(&["--max-concurrency", "1"]);

@@ -150,6 +150,29 @@ pub struct TuneArgs {
     pub models: ModelArgs,
 }
 
+/// What the HTTP transports (`serve`, `edge`) do with a body over `--max-body-bytes`: read and
+/// drop up to this much more so that the client reads its 413 (see `crate::body`).
+#[derive(Debug, Clone, Args)]
+pub struct DrainArgs {
+    /// Bytes of an oversized body read and dropped past the limit before answering 413, so that
+    /// a client still sending reads the answer instead of a reset (0: answer at once).
+    #[arg(long, env = "ISL_DRAIN_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub drain_body_bytes: u64,
+    /// Longest time spent dropping an oversized body, milliseconds.
+    #[arg(long, env = "ISL_DRAIN_BODY_MS", default_value_t = 5_000)]
+    pub drain_body_ms: u64,
+}
+
+impl DrainArgs {
+    /// The drain bounds these flags describe.
+    pub fn to_drain(&self) -> crate::body::Drain {
+        crate::body::Drain {
+            max_bytes: self.drain_body_bytes,
+            max_time: std::time::Duration::from_millis(self.drain_body_ms),
+        }
+    }
+}
+
 /// Service configuration shared by `serve` and `validate`.
 #[derive(Debug, Clone, Args)]
 pub struct ServiceArgs {
@@ -165,6 +188,10 @@ pub struct ServiceArgs {
     /// Entries of the raw-request memo (exact request bytes → cache key; repeats skip decoding).
     #[arg(long, env = "ISL_MEMO_ENTRIES", default_value_t = 65_536)]
     pub memo_entries: usize,
+    /// Bytes of checked DAGs kept by canonical hash for the causal routes (requests about a DAG
+    /// already seen skip decoding and building it; 0 disables).
+    #[arg(long, env = "ISL_DAG_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub dag_cache_bytes: u64,
     /// Largest request body (or decoded `q`) in bytes.
     #[arg(long, env = "ISL_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -263,6 +290,8 @@ impl ServiceArgs {
                 ttl_secs: self.cache_ttl_secs,
                 shards: self.cache_shards,
                 memo_entries: self.memo_entries,
+                dag_bytes: self.dag_cache_bytes,
+                dag_memo_entries: CacheConfig::default().dag_memo_entries,
             },
             cache_control: CacheControl {
                 max_age: self.max_age,
@@ -334,6 +363,9 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
     #[arg(long, env = "ISL_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// Oversized bodies.
+    #[command(flatten)]
+    pub drain: DrainArgs,
     /// Service configuration.
     #[command(flatten)]
     pub service: ServiceArgs,

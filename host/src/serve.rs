@@ -30,6 +30,7 @@ struct AppState {
     service: Arc<Service>,
     permits: Arc<Semaphore>,
     max_body_bytes: usize,
+    drain: crate::body::Drain,
     retry_after_secs: u32,
 }
 
@@ -70,6 +71,7 @@ pub async fn serve(
         Service::builder(config.clone(), Arc::new(SystemClock::new())).accelerator(accel).models(Some(models));
     let state = AppState {
         max_body_bytes: config.max_body_bytes,
+        drain: args.drain.to_drain(),
         service: Arc::new(service.build()),
         permits: Arc::new(Semaphore::new(args.max_concurrency.max(1))),
         retry_after_secs: args.retry_after_secs,
@@ -150,12 +152,16 @@ async fn handle(State(state): State<AppState>, req: axum::extract::Request) -> a
         let error = ServiceError::Overloaded { retry_after_secs: state.retry_after_secs };
         return into_axum(state.service.reject(&path, &error));
     };
-    if let Some(error) = crate::body::declared_too_large(&parts.headers, state.max_body_bytes) {
-        return into_axum(state.service.reject(&path, &error));
-    }
-    let body = match crate::body::read_limited(body, state.max_body_bytes).await {
+    let body = match crate::body::read(&parts.headers, body, state.max_body_bytes, state.drain).await {
         Ok(bytes) => bytes,
-        Err(error) => return into_axum(state.service.reject(&path, &error)),
+        Err(crate::body::BodyError::TooLarge(too_large)) => {
+            let mut out = into_axum(state.service.reject(&path, &too_large.error));
+            if too_large.close {
+                out.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return out;
+        }
+        Err(crate::body::BodyError::Broken(error)) => return into_axum(state.service.reject(&path, &error)),
     };
     let headers = parts
         .headers

@@ -135,3 +135,134 @@ pub fn component_interfaces(path: &std::path::Path) -> (Vec<String>, Vec<String>
     let exports = ty.exports(&engine).map(|(name, _)| name.to_string()).collect();
     (imports, exports)
 }
+
+/// One HTTP/1.1 response read off a blocking socket: status, lower-case headers, body.
+pub struct RawResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lower case) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (by its Content-Length; responses here are never chunked).
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (panics, showing it, when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Reads one response from `stream` as a client that sent its whole request first would:
+/// the head up to the blank line, then Content-Length bytes. Panics on a reset or a timeout.
+pub fn read_raw_response(stream: &mut std::net::TcpStream) -> RawResponse {
+    use std::io::Read;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).unwrap_or_else(|e| panic!("reading the head after {buf:?}: {e}"));
+        assert!(n == 1, "the connection closed before the head ended: {:?}", String::from_utf8_lossy(&buf));
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no content-length: {head}"));
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).unwrap_or_else(|e| panic!("reading the body after {head}: {e}"));
+    RawResponse { status, headers, body }
+}
+
+/// An oversized body that a server answering early cannot hide in socket buffers: a client
+/// writing it whole sees the reset unless the server reads it (32 MiB, under the default
+/// `--drain-body-bytes` of 64 MiB).
+pub const OVERSIZED_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Writes a POST of `OVERSIZED_BODY_BYTES` to `addr` whole, then reads the answer, reporting a
+/// transport failure instead of panicking.
+pub fn write_oversized_body_first(addr: &str, path: &str) -> Result<RawResponse, String> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {OVERSIZED_BODY_BYTES}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    s.write_all(&vec![b' '; OVERSIZED_BODY_BYTES]).map_err(|e| format!("writing the body: {e}"))?;
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_raw_response(&mut s)));
+    read.map_err(|_| "reading the answer failed".to_string())
+}
+
+/// The oversized-body contract on a server whose body limit is the default 1 MiB (`isl serve`
+/// and `isl edge` alike): clients that write their whole body before reading — as Python's
+/// `urllib` and `requests` do — read the 413 JSON, not a reset, whether the size was declared
+/// or found while reading a chunked body; the connection then serves the next request; and a
+/// client that waits for `100 Continue` gets the 413 without sending anything.
+pub fn check_oversized_bodies_get_their_413(addr: &str, path: &str, next: &[u8]) {
+    use std::io::Write;
+    // Larger than loopback's socket buffers (which can absorb a few MB and hide the reset).
+    let big = vec![b' '; OVERSIZED_BODY_BYTES];
+    // Declared: Content-Length 3 MiB, written whole before reading, then a second request.
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    s.write_all(&big).expect("the whole body goes out (the server reads it)");
+    let r = read_raw_response(&mut s);
+    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "payload_too_large");
+    assert_eq!(r.json()["error"]["details"]["size"], big.len() as u64);
+    assert_eq!(r.header("connection"), None, "drained to its end: the connection stays open");
+    s.write_all(next).expect("the next request");
+    let again = read_raw_response(&mut s);
+    assert_eq!(again.status, 200, "{}", String::from_utf8_lossy(&again.body));
+
+    // Chunked, no declared size: found over the limit while reading.
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    for chunk in big.chunks(64 * 1024) {
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).expect("chunk size");
+        s.write_all(chunk).expect("chunk");
+        s.write_all(b"\r\n").expect("chunk end");
+    }
+    s.write_all(b"0\r\n\r\n").expect("last chunk");
+    let r = read_raw_response(&mut s);
+    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "payload_too_large");
+    s.write_all(next).expect("the next request");
+    assert_eq!(read_raw_response(&mut s).status, 200);
+
+    // Expect: 100-continue: the 413 comes before any byte of the body is sent.
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        big.len()
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    let r = read_raw_response(&mut s);
+    assert_eq!(r.status, 413, "no 100 Continue first: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "payload_too_large");
+}

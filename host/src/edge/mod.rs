@@ -82,6 +82,9 @@ pub struct EdgeArgs {
     /// instances then skip that check. A component without the feature ignores it.
     #[arg(long, env = "ISL_EDGE_MODELS_DIR")]
     pub models_dir: Option<PathBuf>,
+    /// Oversized bodies.
+    #[command(flatten)]
+    pub drain: crate::cli::DrainArgs,
     /// Enable the component's debug routes (`/__debug/trap` traps on purpose). For tests only.
     #[arg(long, env = "ISL_EDGE_DEBUG_ROUTES", hide = true)]
     pub debug_routes: bool,
@@ -146,6 +149,7 @@ struct EdgeHost {
     tier: Service,
     permits: Semaphore,
     retry_after_secs: u32,
+    drain: crate::body::Drain,
     stats: EdgeStats,
 }
 
@@ -251,6 +255,7 @@ impl EdgeHost {
             tier: Service::builder(tier_config, Arc::new(SystemClock::new())).models(tier_models).build(),
             permits: Semaphore::new(slots as usize),
             retry_after_secs: args.retry_after_secs,
+            drain: args.drain.to_drain(),
             stats: EdgeStats::new(loaded.as_str(), load_seconds),
         };
         Ok((host, engine))
@@ -273,12 +278,17 @@ impl EdgeHost {
             return Ok(to_hyper(resp));
         }
         let limit = self.tier.config().max_body_bytes;
-        if let Some(error) = crate::body::declared_too_large(&parts.headers, limit) {
-            return Ok(to_hyper(self.tier.reject(&path, &error)));
-        }
-        let body = match crate::body::read_limited(body, limit).await {
+        let body = match crate::body::read(&parts.headers, body, limit, self.drain).await {
             Ok(bytes) => bytes,
-            Err(error) => return Ok(to_hyper(self.tier.reject(&path, &error))),
+            Err(crate::body::BodyError::TooLarge(too_large)) => {
+                let mut out = to_hyper(self.tier.reject(&path, &too_large.error));
+                if too_large.close {
+                    out.headers_mut()
+                        .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                }
+                return Ok(out);
+            }
+            Err(crate::body::BodyError::Broken(error)) => return Ok(to_hyper(self.tier.reject(&path, &error))),
         };
         let request = isl_service::Request {
             method: isl_service::Method::parse(parts.method.as_str()),
