@@ -174,6 +174,9 @@ async fn embeddings_nli_and_verification_over_http() {
     let r = post(&server, "/v1/nli", &json!({"pairs": pairs})).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let v = r.json().unwrap();
+    // The bundled model is contract-domain only, and the answer says so.
+    assert_eq!(v["model"], "contract-nli-da", "{v}");
+    assert!(v["domain"].as_str().unwrap().contains("legal contracts only"), "{v}");
     for (res, want) in v["results"].as_array().unwrap().iter().zip(reference["nli_scores"].as_array().unwrap()) {
         let s = &res["scores"];
         let total =
@@ -207,6 +210,7 @@ async fn embeddings_nli_and_verification_over_http() {
     let r = post(&server, "/v1/verify", &body).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let v = r.json().unwrap();
+    assert!(v["nli_domain"].as_str().unwrap().contains("legal contracts only"), "{v}");
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
     for res in results {

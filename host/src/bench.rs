@@ -69,6 +69,14 @@ pub enum MixKind {
     /// of at least 10⁸ on the server.
     #[value(name = "counterfactual-30-1e8")]
     Counterfactual30x1e8,
+    /// `/v1/causal/d-separation`: 100 queries (one node each side, up to 5 given) per request,
+    /// drawn by seed, about one fixed 1,000-node `er` DAG — the causal benchmark's `er-n1000-s2`
+    /// graph. Requests about one DAG, each distinct: what the DAG cache is for.
+    #[value(name = "dsep-1000-er")]
+    Dsep1000Er,
+    /// As `dsep-1000-er` on the causal benchmark's `local-n1000-s4` graph.
+    #[value(name = "dsep-1000-local")]
+    Dsep1000Local,
 }
 
 impl MixKind {
@@ -84,6 +92,8 @@ impl MixKind {
             MixKind::Nli8 => Box::new(TextMix::Nli),
             MixKind::Preferences5 => Box::new(PreferencesMix),
             MixKind::Counterfactual30x1e8 => Box::new(LargeCounterfactualMix),
+            MixKind::Dsep1000Er => Box::new(DSeparationMix::new("dsep-1000-er", "er", 2)),
+            MixKind::Dsep1000Local => Box::new(DSeparationMix::new("dsep-1000-local", "local", 4)),
         }
     }
 }
@@ -110,6 +120,42 @@ impl Mix for ValidateMix {
         let dag = random_dag(&RandomDagParams { nodes: n, avg_parents: 2.0, window: 20, latent_share: 0.1, seed });
         let (treatment, outcome) = pick_pair(n, &dag.edges, &dag.latent, seed);
         json!({"dag": dag, "treatment": format!("V{treatment}"), "outcome": format!("V{outcome}")})
+    }
+}
+
+/// `/v1/causal/d-separation` about one fixed benchmark DAG (1,000 nodes), 100 queries per
+/// request drawn by seed.
+pub struct DSeparationMix {
+    name: &'static str,
+    dag: Value,
+    nodes: usize,
+}
+
+impl DSeparationMix {
+    /// The mix on the causal benchmark's graph of `family` and `seed`.
+    pub fn new(name: &'static str, family: &str, seed: u64) -> Self {
+        let nodes = 1000;
+        let spec = random_dag(&isl_causal::generate::benchmark_params(family, nodes, seed)).canonical();
+        DSeparationMix { name, dag: serde_json::to_value(spec).unwrap_or_default(), nodes }
+    }
+}
+
+impl Mix for DSeparationMix {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn route(&self) -> &'static str {
+        "/v1/causal/d-separation"
+    }
+
+    fn request(&self, seed: u64) -> Value {
+        let mut rng = SplitMix64::new(seed ^ 0xD5EB_0100);
+        let queries: Vec<Value> = isl_causal::generate::benchmark_dsep_queries(self.nodes, 100, &mut rng)
+            .into_iter()
+            .map(|(x, y, given)| json!({"x": x, "y": y, "given": given}))
+            .collect();
+        json!({"dag": self.dag, "queries": queries})
     }
 }
 
@@ -538,6 +584,19 @@ fn new_histogram() -> Result<Histogram<u64>, HostError> {
 
 /// Runs `isl bench` and prints the report; the exit code says whether the SLA held.
 pub fn run(args: &BenchArgs) -> Result<ExitCode, HostError> {
+    if args.print_requests {
+        let mix = args.mix.mix();
+        let seed = args.seed.unwrap_or(1);
+        let mut out = std::io::stdout().lock();
+        for i in 0..args.requests as u64 {
+            let line =
+                serde_json::to_string(&mix.request(seed.wrapping_add(args.warmup as u64 + i))).unwrap_or_default();
+            if writeln!(out, "{line}").is_err() {
+                break;
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(HostError::Runtime)?;
     let report = runtime.block_on(execute(args))?;
     let text =

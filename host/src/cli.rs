@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Answer one /v1/causal/validate request from a file (or `-` for stdin) and print the JSON.
     Validate(ValidateArgs),
     /// Answer one /v1/counterfactual request from a file (or `-` for stdin) and print the JSON.
@@ -452,6 +452,10 @@ pub struct BenchArgs {
     /// Print the report as JSON (no progress bar).
     #[arg(long, env = "ISL_BENCH_JSON")]
     pub json: bool,
+    /// Print the measured requests' JSON bodies (one per line, the seeds an uncached run would
+    /// send) instead of sending anything: for timing a peer on the same requests.
+    #[arg(long)]
+    pub print_requests: bool,
     /// Exit non-zero when P95 latency exceeds this many milliseconds.
     #[arg(long, env = "ISL_BENCH_SLA_P95_MS")]
     pub sla_p95_ms: Option<f64>,

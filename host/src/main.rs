@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_from_env("ISL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
-        Command::Serve(args) => isl::serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => isl::serve::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Validate(args) => one_request("/v1/causal/validate", &args),
         Command::Counterfactual(args) => one_request("/v1/counterfactual", &args),
         Command::Sensitivity(args) => one_request("/v1/sensitivity", &args),

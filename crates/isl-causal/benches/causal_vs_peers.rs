@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use isl_causal::generate::{RandomDagParams, SplitMix64, random_dag};
+use isl_causal::generate::{SplitMix64, benchmark_dsep_queries, benchmark_params, random_dag};
 use isl_causal::prelude::*;
 use serde_json::{Value, json};
 
@@ -28,36 +28,17 @@ fn main() {
     }
 }
 
-/// The graph families: `local` draws about 2 parents among the 25 nodes before (long ancestral
-/// chains, as in process diagrams); `er` is an Erdős–Rényi DAG over all earlier nodes with 1.5
-/// parents on average (shallower ancestry).
-fn params(family: &str, nodes: usize, seed: u64) -> RandomDagParams {
-    match family {
-        "local" => RandomDagParams { nodes, avg_parents: 2.0, window: 25, latent_share: 0.1, seed },
-        _ => RandomDagParams { nodes, avg_parents: 1.5, window: 0, latent_share: 0.1, seed },
-    }
-}
-
 fn generate(dir: &str) {
     let mut cases = Vec::new();
     for (family, nodes, seed) in [("er", 200usize, 1u64), ("er", 1000, 2), ("local", 200, 3), ("local", 1000, 4)] {
-        let spec = random_dag(&params(family, nodes, seed)).canonical();
+        let spec = random_dag(&benchmark_params(family, nodes, seed)).canonical();
         let dag = Dag::from_spec(&spec, &GraphLimits::default()).expect("generated graphs are DAGs");
         let mut rng = SplitMix64::new(seed ^ 0xD5EB);
         let name = |v: u64| format!("V{v}");
-        let mut queries = Vec::new();
-        while queries.len() < QUERIES {
-            let x = rng.below(nodes as u64);
-            let y = rng.below(nodes as u64);
-            let mut given: Vec<u64> = (0..5).map(|_| rng.below(nodes as u64)).collect();
-            given.sort_unstable();
-            given.dedup();
-            if x == y || given.contains(&x) || given.contains(&y) {
-                continue;
-            }
-            let given: Vec<String> = given.iter().map(|&g| name(g)).collect();
-            queries.push(json!({"x": [name(x)], "y": [name(y)], "given": given}));
-        }
+        let queries: Vec<Value> = benchmark_dsep_queries(nodes, QUERIES, &mut rng)
+            .into_iter()
+            .map(|(x, y, given)| json!({"x": [x], "y": [y], "given": given}))
+            .collect();
         let mut pairs = Vec::new();
         while pairs.len() < PAIRS {
             // Treatment in the middle half, outcome an observed descendant later on.
@@ -74,7 +55,7 @@ fn generate(dir: &str) {
         }
         cases.push(json!({
             "name": format!("{family}-n{nodes}-s{seed}"), "nodes": nodes, "family": family,
-            "params": format!("{:?}", params(family, nodes, seed)),
+            "params": format!("{:?}", benchmark_params(family, nodes, seed)),
             "dag": spec, "dsep_queries": queries, "backdoor_pairs": pairs,
         }));
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::backdoor::SetList;
 use crate::error::CausalError;
 use crate::frontdoor::{DEFAULT_FRONTDOOR_BUDGET, FrontdoorFailure};
-use crate::graph::{Dag, DagSpec, Graph, GraphLimits, NodeId};
+use crate::graph::{CheckedGraph, Dag, DagSpec, Graph, GraphLimits, NodeId};
 
 /// One node name or a list of names (`"X"` or `["X1", "X2"]`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,11 +298,25 @@ pub fn validate(
     opts: &CausalOptions,
     stop: &dyn Fn() -> bool,
 ) -> Result<ValidateResponse, CausalError> {
+    validate_with(req, opts, stop, || CheckedGraph::from_spec(&req.dag, &opts.graph).map(Box::new))
+}
+
+/// [`validate`] over the request's graph as `graph` gives it (built, or from a cache), in place
+/// of `req.dag`; `graph` is called once the request's own fields are checked, so errors come in
+/// the same order. `graph` must give the graph of `req.dag` under `opts.graph` for the answer
+/// to be `validate`'s.
+pub fn validate_with<G: std::ops::Deref<Target = CheckedGraph>>(
+    req: &ValidateRequest,
+    opts: &CausalOptions,
+    stop: &dyn Fn() -> bool,
+    graph: impl FnOnce() -> Result<G, CausalError>,
+) -> Result<ValidateResponse, CausalError> {
     let max_sets = req.max_sets.unwrap_or(opts.default_max_sets);
     if max_sets > opts.max_sets_ceiling {
         return Err(CausalError::OverLimit { what: "max_sets".into(), count: max_sets, limit: opts.max_sets_ceiling });
     }
-    let graph = Graph::from_spec(&req.dag, &opts.graph)?;
+    let checked = graph()?;
+    let graph = checked.graph();
     let mut warnings: Vec<String> = graph
         .duplicate_edges()
         .iter()
@@ -311,18 +325,18 @@ pub fn validate(
     // Resolve names before the cycle check so that unknown names are reported either way.
     let pair = match (&req.treatment, &req.outcome) {
         (Some(t), Some(o)) => {
-            let x = resolve_nonempty(&graph, t, "treatment")?;
-            let y = resolve_nonempty(&graph, o, "outcome")?;
-            disjoint(&graph, &x, &y, "treatment", "outcome")?;
+            let x = resolve_nonempty(graph, t, "treatment")?;
+            let y = resolve_nonempty(graph, o, "outcome")?;
+            disjoint(graph, &x, &y, "treatment", "outcome")?;
             Some((x, y))
         }
         (Some(t), None) => {
-            resolve_nonempty(&graph, t, "treatment")?;
+            resolve_nonempty(graph, t, "treatment")?;
             warnings.push("treatment given without outcome: no identification".into());
             None
         }
         (None, Some(o)) => {
-            resolve_nonempty(&graph, o, "outcome")?;
+            resolve_nonempty(graph, o, "outcome")?;
             warnings.push("outcome given without treatment: no identification".into());
             None
         }
@@ -333,21 +347,22 @@ pub fn validate(
     }
     let node_count = graph.node_count();
     let edge_count = graph.edge_count();
-    if let Some(cycle) = graph.find_cycle() {
-        let cycle = cycle.iter().map(|&v| graph.name(v).to_string()).collect();
-        return Ok(ValidateResponse {
-            acyclic: false,
-            cycle: Some(cycle),
-            node_count,
-            edge_count,
-            warnings,
-            identification: None,
-        });
-    }
-    let dag = Dag::new(graph)?;
+    let dag = match &*checked {
+        CheckedGraph::Cyclic { cycle, .. } => {
+            return Ok(ValidateResponse {
+                acyclic: false,
+                cycle: Some(cycle.clone()),
+                node_count,
+                edge_count,
+                warnings,
+                identification: None,
+            });
+        }
+        CheckedGraph::Acyclic(dag) => dag,
+    };
     let identification = match pair {
         None => None,
-        Some((x, y)) => Some(identify(&dag, &x, &y, max_sets, opts, stop, &mut warnings)?),
+        Some((x, y)) => Some(identify(dag, &x, &y, max_sets, opts, stop, &mut warnings)?),
     };
     Ok(ValidateResponse { acyclic: true, cycle: None, node_count, edge_count, warnings, identification })
 }
@@ -419,6 +434,16 @@ pub fn d_separation(
     opts: &CausalOptions,
     stop: &dyn Fn() -> bool,
 ) -> Result<DSeparationResponse, CausalError> {
+    d_separation_with(req, opts, stop, || CheckedGraph::from_spec(&req.dag, &opts.graph).map(Box::new))
+}
+
+/// [`d_separation`] over the graph `graph` gives (see [`validate_with`]).
+pub fn d_separation_with<G: std::ops::Deref<Target = CheckedGraph>>(
+    req: &DSeparationRequest,
+    opts: &CausalOptions,
+    stop: &dyn Fn() -> bool,
+    graph: impl FnOnce() -> Result<G, CausalError>,
+) -> Result<DSeparationResponse, CausalError> {
     let single = match (&req.x, &req.y, &req.queries) {
         (Some(x), Some(y), None) => Some((x, y)),
         (None, None, Some(_)) if req.given.is_none() => None,
@@ -433,18 +458,19 @@ pub fn d_separation(
     {
         return Err(CausalError::OverLimit { what: "queries".into(), count: qs.len(), limit: opts.max_queries });
     }
-    let dag = Dag::from_spec(&req.dag, &opts.graph)?;
-    let mut ds = crate::dsep::DSeparation::new(&dag);
+    let checked = graph()?;
+    let dag = checked.dag()?;
+    let mut ds = crate::dsep::DSeparation::new(dag);
     let mut answer = |x: &NodeNames, y: &NodeNames, z: &NodeNames, at: &str| -> Result<bool, CausalError> {
         if stop() {
             return Err(CausalError::Interrupted);
         }
-        let xs = resolve_nonempty(&dag, x, &format!("{at}x"))?;
-        let ys = resolve_nonempty(&dag, y, &format!("{at}y"))?;
+        let xs = resolve_nonempty(dag, x, &format!("{at}x"))?;
+        let ys = resolve_nonempty(dag, y, &format!("{at}y"))?;
         let zs = dag.resolve(&z.to_vec(), &format!("{at}given"))?;
-        disjoint(&dag, &xs, &ys, &format!("{at}x"), &format!("{at}y"))?;
-        disjoint(&dag, &xs, &zs, &format!("{at}x"), &format!("{at}given"))?;
-        disjoint(&dag, &ys, &zs, &format!("{at}y"), &format!("{at}given"))?;
+        disjoint(dag, &xs, &ys, &format!("{at}x"), &format!("{at}y"))?;
+        disjoint(dag, &xs, &zs, &format!("{at}x"), &format!("{at}given"))?;
+        disjoint(dag, &ys, &zs, &format!("{at}y"), &format!("{at}given"))?;
         Ok(ds.separated(&xs, &ys, &zs))
     };
     match single {
@@ -464,28 +490,26 @@ pub fn d_separation(
     }
 }
 
-/// The DAG and the resolved, pairwise disjoint treatment, outcome and proposed set of a criterion
-/// check (`set_field` names the set in errors).
+/// The resolved, pairwise disjoint treatment, outcome and proposed set of a criterion check
+/// (`set_field` names the set in errors).
 fn criterion_inputs(
-    spec: &DagSpec,
+    dag: &Dag,
     treatment: &NodeNames,
     outcome: &NodeNames,
     set: &NodeNames,
     set_field: &str,
-    opts: &CausalOptions,
     stop: &dyn Fn() -> bool,
-) -> Result<(Dag, [Vec<NodeId>; 3]), CausalError> {
-    let dag = Dag::from_spec(spec, &opts.graph)?;
+) -> Result<[Vec<NodeId>; 3], CausalError> {
     if stop() {
         return Err(CausalError::Interrupted);
     }
-    let x = resolve_nonempty(&dag, treatment, "treatment")?;
-    let y = resolve_nonempty(&dag, outcome, "outcome")?;
+    let x = resolve_nonempty(dag, treatment, "treatment")?;
+    let y = resolve_nonempty(dag, outcome, "outcome")?;
     let z = dag.resolve(&set.to_vec(), set_field)?;
-    disjoint(&dag, &x, &y, "treatment", "outcome")?;
-    disjoint(&dag, &x, &z, "treatment", set_field)?;
-    disjoint(&dag, &y, &z, "outcome", set_field)?;
-    Ok((dag, [x, y, z]))
+    disjoint(dag, &x, &y, "treatment", "outcome")?;
+    disjoint(dag, &x, &z, "treatment", set_field)?;
+    disjoint(dag, &y, &z, "outcome", set_field)?;
+    Ok([x, y, z])
 }
 
 /// Answers `/v1/causal/backdoor`. The check is linear in the graph; `stop` is polled once the
@@ -495,8 +519,18 @@ pub fn backdoor(
     opts: &CausalOptions,
     stop: &dyn Fn() -> bool,
 ) -> Result<CriterionResponse, CausalError> {
-    let (dag, [x, y, z]) =
-        criterion_inputs(&req.dag, &req.treatment, &req.outcome, &req.adjustment, "adjustment", opts, stop)?;
+    backdoor_with(req, stop, || CheckedGraph::from_spec(&req.dag, &opts.graph).map(Box::new))
+}
+
+/// [`backdoor`] over the graph `graph` gives (see [`validate_with`]).
+pub fn backdoor_with<G: std::ops::Deref<Target = CheckedGraph>>(
+    req: &BackdoorRequest,
+    stop: &dyn Fn() -> bool,
+    graph: impl FnOnce() -> Result<G, CausalError>,
+) -> Result<CriterionResponse, CausalError> {
+    let checked = graph()?;
+    let dag = checked.dag()?;
+    let [x, y, z] = criterion_inputs(dag, &req.treatment, &req.outcome, &req.adjustment, "adjustment", stop)?;
     let verdict = dag.backdoor_check(&x, &y, &z);
     let names = |ids: &[NodeId]| dag.sorted_names(ids.iter().copied());
     Ok(if !verdict.latent.is_empty() {
@@ -509,7 +543,7 @@ pub fn backdoor(
         let offending = names(&verdict.descendants);
         CriterionResponse::offending(format!("{} descend(s) from the treatment", offending.join(", ")), offending)
     } else if let Some(path) = verdict.open_path {
-        CriterionResponse::path(&dag, "open back-door path", &path)
+        CriterionResponse::path(dag, "open back-door path", &path)
     } else {
         CriterionResponse::valid("the set blocks every back-door path and contains no descendant of the treatment")
     })
@@ -522,8 +556,18 @@ pub fn frontdoor(
     opts: &CausalOptions,
     stop: &dyn Fn() -> bool,
 ) -> Result<CriterionResponse, CausalError> {
-    let (dag, [x, y, m]) =
-        criterion_inputs(&req.dag, &req.treatment, &req.outcome, &req.mediators, "mediators", opts, stop)?;
+    frontdoor_with(req, stop, || CheckedGraph::from_spec(&req.dag, &opts.graph).map(Box::new))
+}
+
+/// [`frontdoor`] over the graph `graph` gives (see [`validate_with`]).
+pub fn frontdoor_with<G: std::ops::Deref<Target = CheckedGraph>>(
+    req: &FrontdoorRequest,
+    stop: &dyn Fn() -> bool,
+    graph: impl FnOnce() -> Result<G, CausalError>,
+) -> Result<CriterionResponse, CausalError> {
+    let checked = graph()?;
+    let dag = checked.dag()?;
+    let [x, y, m] = criterion_inputs(dag, &req.treatment, &req.outcome, &req.mediators, "mediators", stop)?;
     Ok(match dag.frontdoor_check(&x, &y, &m) {
         None => CriterionResponse::valid(
             "the set intercepts every directed path from treatment to outcome, no back-door path from the \
@@ -534,16 +578,16 @@ pub fn frontdoor(
             CriterionResponse::offending(format!("latent nodes cannot be measured: {}", names.join(", ")), names)
         }
         Some(FrontdoorFailure::NoDirectedPath) => {
-            CriterionResponse::path(&dag, "no directed path leads from treatment to outcome", &[])
+            CriterionResponse::path(dag, "no directed path leads from treatment to outcome", &[])
         }
         Some(FrontdoorFailure::Unintercepted(p)) => {
-            CriterionResponse::path(&dag, "directed path not intercepted by the set", &p)
+            CriterionResponse::path(dag, "directed path not intercepted by the set", &p)
         }
         Some(FrontdoorFailure::BackdoorToMediator(p)) => {
-            CriterionResponse::path(&dag, "open back-door path from the treatment to the set", &p)
+            CriterionResponse::path(dag, "open back-door path from the treatment to the set", &p)
         }
         Some(FrontdoorFailure::BackdoorToOutcome(p)) => {
-            CriterionResponse::path(&dag, "back-door path from the set to the outcome not blocked by the treatment", &p)
+            CriterionResponse::path(dag, "back-door path from the set to the outcome not blocked by the treatment", &p)
         }
     })
 }

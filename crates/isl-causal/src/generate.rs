@@ -74,3 +74,34 @@ pub fn random_dag(p: &RandomDagParams) -> DagSpec {
     }
     DagSpec { nodes: Some(names), edges, latent }
 }
+
+/// The graph families of the causal benchmarks (`causal_vs_peers`, `isl bench --mix dsep-1000-*`):
+/// `local` draws about 2 parents among the 25 nodes before (long ancestral chains, as in process
+/// diagrams); `er` (any other name) is an Erdős–Rényi DAG over all earlier nodes with 1.5
+/// parents on average (shallower ancestry). 10 % of nodes are latent in both.
+pub fn benchmark_params(family: &str, nodes: usize, seed: u64) -> RandomDagParams {
+    match family {
+        "local" => RandomDagParams { nodes, avg_parents: 2.0, window: 25, latent_share: 0.1, seed },
+        _ => RandomDagParams { nodes, avg_parents: 1.5, window: 0, latent_share: 0.1, seed },
+    }
+}
+
+/// `count` d-separation queries on nodes `V0..V{nodes-1}` as the causal benchmarks draw them:
+/// one node each side and up to 5 conditioning nodes, pairwise disjoint, as
+/// `(x, y, given)` names.
+pub fn benchmark_dsep_queries(nodes: usize, count: usize, rng: &mut SplitMix64) -> Vec<(String, String, Vec<String>)> {
+    let name = |v: u64| format!("V{v}");
+    let mut queries = Vec::with_capacity(count);
+    while queries.len() < count && nodes >= 2 {
+        let x = rng.below(nodes as u64);
+        let y = rng.below(nodes as u64);
+        let mut given: Vec<u64> = (0..5).map(|_| rng.below(nodes as u64)).collect();
+        given.sort_unstable();
+        given.dedup();
+        if x == y || given.contains(&x) || given.contains(&y) {
+            continue;
+        }
+        queries.push((name(x), name(y), given.iter().map(|&g| name(g)).collect()));
+    }
+    queries
+}

@@ -377,6 +377,11 @@ impl Dag {
         if let Some(cycle) = graph.find_cycle() {
             return Err(CausalError::Cyclic { cycle: cycle.iter().map(|&v| graph.name(v).to_string()).collect() });
         }
+        Ok(Dag::ordered(graph))
+    }
+
+    /// The DAG of a graph already known to be acyclic.
+    fn ordered(graph: Graph) -> Dag {
         // Kahn's algorithm with the smallest id first keeps the order deterministic.
         let n = graph.node_count();
         let mut indegree: Vec<usize> = (0..n).map(|v| graph.parents(v as NodeId).len()).collect();
@@ -392,7 +397,7 @@ impl Dag {
                 }
             }
         }
-        Ok(Dag { graph, topo })
+        Dag { graph, topo }
     }
 
     /// Parses and checks a spec in one step.
@@ -445,5 +450,65 @@ impl std::ops::Deref for Dag {
     type Target = Graph;
     fn deref(&self) -> &Graph {
         &self.graph
+    }
+}
+
+/// A graph built and checked once, acyclic or not: what every causal route answers from. The
+/// service caches it by the spec's canonical hash ([`DagSpec::canonical_hash`]), so the many
+/// requests users send about one DAG skip building it.
+///
+/// Invariant: built from a spec by [`CheckedGraph::from_spec`] under some limits; a cyclic
+/// graph keeps the cycle [`Graph::find_cycle`] names.
+#[derive(Clone, Debug)]
+pub enum CheckedGraph {
+    /// Proved acyclic.
+    Acyclic(Dag),
+    /// Has a directed cycle.
+    Cyclic {
+        /// The graph.
+        graph: Graph,
+        /// One cycle as a closed walk of names (`["A", "B", "A"]`).
+        cycle: Vec<String>,
+    },
+}
+
+impl CheckedGraph {
+    /// Builds the graph (the errors of [`Graph::from_spec`]) and checks acyclicity.
+    pub fn from_spec(spec: &DagSpec, limits: &GraphLimits) -> Result<CheckedGraph, CausalError> {
+        let graph = Graph::from_spec(spec, limits)?;
+        Ok(match graph.find_cycle() {
+            Some(cycle) => {
+                let cycle = cycle.iter().map(|&v| graph.name(v).to_string()).collect();
+                CheckedGraph::Cyclic { graph, cycle }
+            }
+            None => CheckedGraph::Acyclic(Dag::ordered(graph)),
+        })
+    }
+
+    /// The graph, acyclic or not.
+    pub fn graph(&self) -> &Graph {
+        match self {
+            CheckedGraph::Acyclic(dag) => dag.graph(),
+            CheckedGraph::Cyclic { graph, .. } => graph,
+        }
+    }
+
+    /// The DAG, or [`CausalError::Cyclic`] with the cycle (what [`Dag::from_spec`] answers).
+    pub fn dag(&self) -> Result<&Dag, CausalError> {
+        match self {
+            CheckedGraph::Acyclic(dag) => Ok(dag),
+            CheckedGraph::Cyclic { cycle, .. } => Err(CausalError::Cyclic { cycle: cycle.clone() }),
+        }
+    }
+
+    /// An estimate of the heap bytes it holds (names, index, adjacency, petgraph's copy,
+    /// topological order), for caches bounded by bytes.
+    pub fn heap_bytes(&self) -> usize {
+        let g = self.graph();
+        let names: usize = g.names.iter().map(|n| n.len() + std::mem::size_of::<String>()).sum();
+        let index = g.names.iter().map(|n| n.len() + std::mem::size_of::<String>() + 16).sum::<usize>();
+        let edges = g.edge_count * (2 * std::mem::size_of::<NodeId>() + 32);
+        let nodes = g.node_count() * (4 * std::mem::size_of::<NodeId>() + 32);
+        std::mem::size_of::<CheckedGraph>() + names + index + edges + nodes
     }
 }

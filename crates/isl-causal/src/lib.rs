@@ -56,7 +56,7 @@ pub use backdoor::{BackdoorVerdict, SetList};
 pub use dsep::DSeparation;
 pub use error::CausalError;
 pub use frontdoor::FrontdoorFailure;
-pub use graph::{Dag, DagSpec, Graph, GraphLimits, NodeId};
+pub use graph::{CheckedGraph, Dag, DagSpec, Graph, GraphLimits, NodeId};
 
 /// Version of the causal engine; part of every cache key and ETag, so bump it whenever an
 /// answer could change.

@@ -12,6 +12,12 @@
 //! with ν = 0 it is the plain logit `P(a) = σ(d)`; ties are most likely when `u(a) = u(b)`
 //! (probability `ν / (2 + ν)`) and vanish as the difference grows. `log P` is concave in `d`,
 //! so the posterior over `w` is log-concave.
+//!
+//! The rationality can be learned from the answers instead of fixed
+//! ([`ChoiceModel::learning_rationality`]): then λ = λ₀ e^s with λ₀ the given rationality, now
+//! the least rationality considered, and `s ≥ 0` a further unknown with a half-logistic prior of
+//! scale `b` (a consistent decision-maker's answers push λ up and the posterior over `w`
+//! sharpens; noisy ones keep it near λ₀).
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +57,8 @@ pub struct ChoiceModel {
     pub indifference: f64,
     /// ln ν (0 when ν = 0: the term is never used then).
     ln_nu: f64,
+    /// b ≥ 0: the scale of the logistic prior of `s = ln(λ / rationality)`; 0: λ is fixed.
+    rationality_spread: f64,
 }
 
 /// |d|/2 is clamped here: past it every probability is exact to f64 anyway (e^{-600} ≈ 0).
@@ -60,7 +68,32 @@ impl ChoiceModel {
     /// The model with rationality λ and indifference ν (callers check λ > 0, ν ≥ 0, finite).
     pub fn new(rationality: f64, indifference: f64) -> ChoiceModel {
         let ln_nu = if indifference > 0.0 { libm::log(indifference) } else { 0.0 };
-        ChoiceModel { rationality, indifference, ln_nu }
+        ChoiceModel { rationality, indifference, ln_nu, rationality_spread: 0.0 }
+    }
+
+    /// The same model with λ learned from the answers: λ = `rationality` · e^s, `s ≥ 0`
+    /// half-logistic with scale `spread` (≥ 0, finite; 0 keeps λ fixed).
+    pub fn learning_rationality(mut self, spread: f64) -> ChoiceModel {
+        self.rationality_spread = spread.max(0.0);
+        self
+    }
+
+    /// The scale of the logistic prior of `ln(λ / rationality)` (0: λ fixed).
+    pub fn rationality_spread(&self) -> f64 {
+        self.rationality_spread
+    }
+
+    /// Whether λ is learned.
+    pub fn learns_rationality(&self) -> bool {
+        self.rationality_spread > 0.0
+    }
+
+    /// ln of the prior density of `s = ln(λ / rationality)` for `s ≥ 0`, up to a constant:
+    /// `−|x| − 2 ln(1 + e^{−|x|})` at `x = s / b` (call only when λ is learned).
+    #[inline(always)]
+    pub(crate) fn ln_scale_prior(&self, s: f64) -> f64 {
+        let x = (s / self.rationality_spread).abs();
+        -x - 2.0 * fastmath::ln(1.0 + fastmath::exp(-x))
     }
 
     /// ln ν (0 when ν = 0).

@@ -5,11 +5,14 @@
 //! by resampling that no move has changed yet) merged into one with their summed weight, stored
 //! attribute-major in blocks. Each candidate is then one vectorised pass (a difference, one
 //! `exp` and one `ln` per particle); candidates are scored in parallel.
+//!
+//! With the rationality learned, each particle answers with its own λ: the information is then
+//! about the weights and the rationality together, `I(W, Λ; Y)`.
 
 use crate::choice::ChoiceModel;
 use crate::kernel::{self, BLOCK};
-use crate::par;
 use crate::posterior::Posterior;
+use crate::{fastmath, par};
 
 /// A question's expected information and its predicted answer.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -27,37 +30,46 @@ pub struct Score {
 /// The posterior prepared for scoring: distinct particles, attribute-major per block.
 struct Compact {
     n: usize,
-    /// Blocks of up to [`BLOCK`] particles: (attribute-major values, weights).
-    blocks: Vec<(Vec<f64>, Vec<f64>)>,
+    /// Blocks of up to [`BLOCK`] particles: (attribute-major values, weights, rationality
+    /// multipliers `λ_i / λ₀`).
+    blocks: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)>,
+    /// Whether the multipliers are used (λ learned).
+    learn: bool,
 }
 
 impl Compact {
-    fn new(posterior: &Posterior) -> Compact {
+    fn new(model: &ChoiceModel, posterior: &Posterior) -> Compact {
         let n = posterior.attributes();
         let mut rows: Vec<f64> = Vec::with_capacity(posterior.len() * n);
         let mut weights: Vec<f64> = Vec::with_capacity(posterior.len());
+        let mut scales: Vec<f64> = Vec::with_capacity(posterior.len());
+        let log_scale = posterior.log_rationality();
         let mut p = vec![0.0; n];
         for (i, &wi) in posterior.weights().iter().enumerate() {
             posterior.particle_into(i, &mut p);
             let p = &p[..];
             let len = weights.len();
-            if len > 0 && rows[(len - 1) * n..] == *p {
+            if len > 0 && rows[(len - 1) * n..] == *p && scales[len - 1] == log_scale[i] {
                 weights[len - 1] += wi;
             } else {
                 rows.extend_from_slice(p);
                 weights.push(wi);
+                scales.push(log_scale[i]);
             }
         }
+        let learn = model.learns_rationality();
         let blocks = rows
             .chunks(BLOCK * n)
             .zip(weights.chunks(BLOCK))
-            .map(|(r, w)| {
+            .zip(scales.chunks(BLOCK))
+            .map(|((r, w), s)| {
                 let mut t = vec![0.0; r.len()];
                 kernel::transpose(r, n, &mut t);
-                (t, w.to_vec())
+                let m = if learn { s.iter().map(|&x| fastmath::exp(x)).collect() } else { Vec::new() };
+                (t, w.to_vec(), m)
             })
             .collect();
-        Compact { n, blocks }
+        Compact { n, blocks, learn }
     }
 
     fn score(&self, model: &ChoiceModel, delta: &[f64]) -> Score {
@@ -65,9 +77,14 @@ impl Compact {
         let mut d = [0.0; BLOCK];
         let (mut ta, mut tb, mut th) = ([0.0; BLOCK], [0.0; BLOCK], [0.0; BLOCK]);
         let (mut la, mut lb, mut lh) = ([0.0; 4], [0.0; 4], [0.0; 4]);
-        for (wt, weights) in &self.blocks {
+        for (wt, weights, mult) in &self.blocks {
             let len = weights.len();
             kernel::differences(model.rationality, delta, wt, &mut d[..len]);
+            if self.learn {
+                for (x, &m) in d[..len].iter_mut().zip(mult) {
+                    *x *= m;
+                }
+            }
             kernel::answer_terms(model, &d[..len], weights, &mut ta, &mut tb, &mut th);
             kernel::lane_sum(&ta[..len], &mut la);
             kernel::lane_sum(&tb[..len], &mut lb);
@@ -82,12 +99,12 @@ impl Compact {
 
 /// Scores the question whose normalised difference `a − b` is `delta`.
 pub fn score(model: &ChoiceModel, posterior: &Posterior, delta: &[f64]) -> Score {
-    Compact::new(posterior).score(model, delta)
+    Compact::new(model, posterior).score(model, delta)
 }
 
 /// Scores every candidate (each a normalised difference vector), in parallel; results in
 /// candidate order and independent of the thread count.
 pub fn score_all(model: &ChoiceModel, posterior: &Posterior, deltas: &[Vec<f64>]) -> Vec<Score> {
-    let compact = Compact::new(posterior);
+    let compact = Compact::new(model, posterior);
     par::map(deltas, |_, delta| compact.score(model, delta))
 }

@@ -4,7 +4,9 @@
 //!
 //! The decision-maker's utility is `u(x) = Σ_k w_k z_k(x)`: attributes normalised to [0, 1]
 //! over their ranges (1 = best), unknown weights `w` on the simplex with a uniform prior.
-//! Answers follow Bradley–Terry with ties ([`choice`]). The posterior is rebuilt from the prior
+//! Answers follow Bradley–Terry with ties ([`choice`]); the rationality λ (how noisy the answers
+//! are) is fixed, or learned from the answers with `rationality_spread` > 0, so a consistent
+//! decision-maker's answers sharpen the posterior as they should. The posterior is rebuilt from the prior
 //! and every answer on each call — particles with importance weights, resampled and moved by
 //! Metropolis–Hastings when their effective size drops ([`posterior`]) — so no state lives
 //! anywhere and equal requests give equal answers. Questions are ranked by expected information

@@ -12,13 +12,19 @@
 //! `z` uniform on [−√3, √3] per coordinate); the target in those coordinates is `Π w_k · L(w)`
 //! (the Dirichlet(1) density times the Jacobian).
 //!
+//! With the rationality learned ([`ChoiceModel::learning_rationality`]) every particle also
+//! carries `s = ln(λ / λ₀)`, drawn from its logistic prior, weighted by the answers with its own
+//! λ, resampled with its weights and moved jointly with them: the walk then runs in `(θ, s)`,
+//! its step shaped by the particles' covariance in those coordinates, and the target gains the
+//! prior density of `s`. With λ fixed the filter is the plain one above.
+//!
 //! The filter also estimates the log marginal likelihood (the product of the mean incremental
 //! weights), which gives the information the answers carry — `KL(posterior ‖ prior) =
 //! E_post[ln L] − ln Z` — and the posterior's differential entropy `H(prior) − KL`.
 
 use crate::choice::{Choice, ChoiceModel};
 use crate::kernel::{self, BLOCK};
-use crate::rng::{self, STREAM_MOVE, STREAM_PRIOR, STREAM_RESAMPLE};
+use crate::rng::{self, STREAM_MOVE, STREAM_PRIOR, STREAM_RESAMPLE, STREAM_SCALE};
 use crate::{fastmath, par};
 
 /// √3: uniform steps on [−√3, √3] have variance 1.
@@ -177,6 +183,8 @@ pub struct Posterior {
     weights: Vec<f64>,
     /// ln L(w_i) over every answer.
     loglik: Vec<f64>,
+    /// `s_i = ln(λ_i / λ₀)` of each particle (all 0 when λ is fixed).
+    log_scale: Vec<f64>,
     /// Estimated ln P(answers) (marginal likelihood).
     log_evidence: f64,
     /// Resample–move steps taken.
@@ -210,6 +218,7 @@ impl Posterior {
             cloud: Cloud::from_rows(n, particles),
             weights: weights.iter().map(|x| x / total).collect(),
             loglik: vec![0.0; weights.len()],
+            log_scale: vec![0.0; weights.len()],
             log_evidence: 0.0,
             rejuvenations: 0,
             acceptance_rate: 0.0,
@@ -241,6 +250,17 @@ impl Posterior {
     /// Copies particle `i`'s weight vector into `out` (length `n`).
     pub fn particle_into(&self, i: usize, out: &mut [f64]) {
         self.cloud.row(i, out);
+    }
+
+    /// `ln(λ_i / λ₀)` of each particle: its rationality relative to the model's (all 0 unless
+    /// the rationality is learned).
+    pub fn log_rationality(&self) -> &[f64] {
+        &self.log_scale
+    }
+
+    /// The posterior mean of the rationality multiplier `λ / λ₀` (1 when λ is fixed).
+    pub fn rationality_multiplier(&self) -> f64 {
+        self.weights.iter().zip(&self.log_scale).map(|(w, s)| w * libm::exp(*s)).sum()
     }
 
     /// Normalised importance weights.
@@ -350,6 +370,19 @@ pub fn infer(
     let mut cloud = Cloud::zeros(n, count);
     let mut loglik = vec![0.0; count];
     let mut logw = vec![0.0; count];
+    let learn = model.learns_rationality();
+    // s = ln(λ / λ₀) ≥ 0 per particle, half-logistic(b) by the logistic's inverse CDF; e^s in
+    // `mult`.
+    let mut log_scale = vec![0.0; count];
+    let mut mult = vec![1.0; count];
+    if learn {
+        let b = model.rationality_spread();
+        for (i, (s, m)) in log_scale.iter_mut().zip(&mut mult).enumerate() {
+            let u = rng::one(seed, i as u32, 0, STREAM_SCALE);
+            *s = (b * (fastmath::ln(u) - fastmath::ln(1.0 - u))).abs();
+            *m = fastmath::exp(*s);
+        }
+    }
 
     // Prior: Dirichlet(1) = normalised standard exponentials.
     par::chunks3(&mut cloud.data, n, &mut loglik, &mut logw, CHUNK, |c, wc, _, _| {
@@ -376,7 +409,8 @@ pub fn infer(
     let mut accepted = 0u64;
     let mut proposed = 0u64;
     let mut sweep = 0u32;
-    let mut scale = 2.38 / ((n - 1) as f64).sqrt();
+    let dim = n - 1 + usize::from(learn);
+    let mut scale = 2.38 / (dim as f64).sqrt();
     let mut scratch = vec![0.0; count];
     // ln Σ e^{logw}: equal weights to start with.
     let mut before = libm::log(count as f64);
@@ -391,14 +425,21 @@ pub fn infer(
         // (particle-major: `inc[i·width + a]`); then the weights take them one answer at a time.
         let width = ANSWERS_PER_PASS.min(m - j);
         inc.resize(count * width, 0.0);
-        par::zip_chunks(&cloud.data, n, &mut inc, width, CHUNK, |_, wc, ic| {
+        let mult_ref = &mult;
+        par::zip_chunks(&cloud.data, n, &mut inc, width, CHUNK, |c, wc, ic| {
             let mut d = [0.0; BLOCK];
             let mut col = [0.0; BLOCK];
-            for (blk, ib) in wc.chunks(BLOCK * n).zip(ic.chunks_mut(BLOCK * width)) {
+            for (b, (blk, ib)) in wc.chunks(BLOCK * n).zip(ic.chunks_mut(BLOCK * width)).enumerate() {
                 let len = blk.len() / n;
+                let m = &mult_ref[c * CHUNK + b * BLOCK..c * CHUNK + b * BLOCK + len];
                 for a in 0..width {
                     let (delta, choice) = evidence.answer(j + a);
                     kernel::differences(model.rationality, delta, blk, &mut d[..len]);
+                    if learn {
+                        for (x, &k) in d[..len].iter_mut().zip(m) {
+                            *x *= k;
+                        }
+                    }
                     col[..len].fill(0.0);
                     kernel::add_log_prob(model, choice, &d[..len], &mut col[..len]);
                     for (r, &x) in col[..len].iter().enumerate() {
@@ -421,7 +462,14 @@ pub fn infer(
             }
             // Resample (systematic; `scratch` holds the normalised weights) ...
             let at = j + a;
-            resample(&mut cloud, &mut loglik, &mut logw, &scratch, rng::one(seed, at as u32, 0, STREAM_RESAMPLE));
+            resample(
+                &mut cloud,
+                &mut loglik,
+                &mut log_scale,
+                &mut logw,
+                &scratch,
+                rng::one(seed, at as u32, 0, STREAM_RESAMPLE),
+            );
             before = libm::log(count as f64);
             rejuvenations += 1;
             // ... and move; the later answers of this pass are computed again for the moved
@@ -430,9 +478,19 @@ pub fn infer(
                 if stop() {
                     return Err(Interrupted);
                 }
-                let chol = step_factor(&cloud);
-                let acc =
-                    mh_sweep(model, evidence, at + 1, &mut cloud, &mut loglik, &mut logw, &chol, scale, seed, sweep);
+                let chol = step_factor(&cloud, learn.then_some(&log_scale[..]));
+                let acc = mh_sweep(
+                    model,
+                    evidence,
+                    at + 1,
+                    &mut cloud,
+                    &mut loglik,
+                    &mut log_scale,
+                    &chol,
+                    scale,
+                    seed,
+                    sweep,
+                );
                 sweep += 1;
                 accepted += acc;
                 proposed += count as u64;
@@ -442,6 +500,11 @@ pub fn infer(
                     scale *= 0.6;
                 } else if rate > 0.45 {
                     scale *= 1.5;
+                }
+            }
+            if learn {
+                for (m, &s) in mult.iter_mut().zip(&log_scale) {
+                    *m = fastmath::exp(s);
                 }
             }
             next = at + 1;
@@ -455,6 +518,7 @@ pub fn infer(
         cloud,
         weights: scratch,
         loglik,
+        log_scale,
         log_evidence,
         rejuvenations,
         acceptance_rate: if proposed == 0 { 0.0 } else { accepted as f64 / proposed as f64 },
@@ -484,11 +548,19 @@ fn normalise(logw: &[f64], out: &mut [f64]) -> (f64, f64) {
 
 /// Systematic resampling with offset `u` in (0, 1) and normalised weights `weights`: particle
 /// `i` is copied about `count · W_i` times; afterwards every weight is equal.
-fn resample(cloud: &mut Cloud, loglik: &mut Vec<f64>, logw: &mut [f64], weights: &[f64], u: f64) {
+fn resample(
+    cloud: &mut Cloud,
+    loglik: &mut Vec<f64>,
+    log_scale: &mut Vec<f64>,
+    logw: &mut [f64],
+    weights: &[f64],
+    u: f64,
+) {
     let count = logw.len();
     let n = cloud.n;
     let mut new = Cloud::zeros(n, count);
     let mut new_ll = Vec::with_capacity(count);
+    let mut new_s = Vec::with_capacity(count);
     let mut row = vec![0.0; n];
     let mut cum = weights[0];
     let mut i = 0;
@@ -501,17 +573,21 @@ fn resample(cloud: &mut Cloud, loglik: &mut Vec<f64>, logw: &mut [f64], weights:
         cloud.row(i, &mut row);
         new.set_row(k, &row);
         new_ll.push(loglik[i]);
+        new_s.push(log_scale[i]);
     }
     *cloud = new;
     *loglik = new_ll;
+    *log_scale = new_s;
     logw.fill(0.0);
 }
 
 /// Lower Cholesky factor (row-major, dim × dim) of the particles' covariance in log-ratio
-/// coordinates (equal weights: called right after resampling), with a small ridge.
-fn step_factor(cloud: &Cloud) -> Vec<f64> {
+/// coordinates, and `s` as the last coordinate when given (equal weights: called right after
+/// resampling), with a small ridge.
+fn step_factor(cloud: &Cloud, log_scale: Option<&[f64]>) -> Vec<f64> {
     let n = cloud.n;
-    let q = n - 1;
+    let theta_dim = n - 1;
+    let q = theta_dim + usize::from(log_scale.is_some());
     let count = cloud.count;
     let mut mean = vec![0.0; q];
     let mut cov = vec![0.0; q * q];
@@ -523,8 +599,11 @@ fn step_factor(cloud: &Cloud) -> Vec<f64> {
         kernel::ln_column(blk, &mut lw[..bl * n]);
         for r in 0..bl {
             let theta = &mut thetas[(b * BLOCK + r) * q..(b * BLOCK + r + 1) * q];
-            for (k, t) in theta.iter_mut().enumerate() {
-                *t = lw[k * bl + r] - lw[q * bl + r];
+            for (k, t) in theta.iter_mut().enumerate().take(theta_dim) {
+                *t = lw[k * bl + r] - lw[theta_dim * bl + r];
+            }
+            if let Some(s) = log_scale {
+                theta[theta_dim] = s[b * BLOCK + r];
             }
         }
     }
@@ -583,7 +662,8 @@ pub(crate) fn cholesky(a: &[f64], q: usize) -> Option<Vec<f64>> {
 }
 
 /// One Metropolis–Hastings sweep over every particle, targeting prior × the likelihood of the
-/// first `upto` answers. Returns the number of accepted moves.
+/// first `upto` answers; with the rationality learned, `(θ, s)` move together (`chol` is then
+/// `n × n`, `s` its last coordinate). Returns the number of accepted moves.
 #[allow(clippy::too_many_arguments)]
 fn mh_sweep(
     model: &ChoiceModel,
@@ -591,16 +671,18 @@ fn mh_sweep(
     upto: usize,
     cloud: &mut Cloud,
     loglik: &mut [f64],
-    logw: &mut [f64],
+    log_scale: &mut [f64],
     chol: &[f64],
     scale: f64,
     seed: u64,
     sweep: u32,
 ) -> u64 {
     let n = cloud.n;
-    let q = n - 1;
-    let accepted = par::chunks3(&mut cloud.data, n, loglik, logw, CHUNK, |c, wc, lc, _| {
-        let mut u = vec![0.0; BLOCK * n];
+    let learn = model.learns_rationality();
+    let theta_dim = n - 1;
+    let q = theta_dim + usize::from(learn);
+    let accepted = par::chunks3(&mut cloud.data, n, loglik, log_scale, CHUNK, |c, wc, lc, sc| {
+        let mut u = vec![0.0; BLOCK * (q + 1)];
         let mut z = vec![0.0; BLOCK * q];
         let mut step = vec![0.0; BLOCK * q];
         let mut lw = vec![0.0; BLOCK * n];
@@ -609,14 +691,18 @@ fn mh_sweep(
         let mut log_u = [0.0; BLOCK];
         let mut log_jac = [0.0; BLOCK];
         let mut new_ll = [0.0; BLOCK];
+        let mut new_s = [0.0; BLOCK];
+        let mut new_m = [0.0; BLOCK];
         let mut d = [0.0; BLOCK];
-        let mut urow = vec![0.0; n];
+        let mut urow = vec![0.0; q + 1];
         let mut accepted = 0u64;
-        for (b, (blk, lb)) in wc.chunks_mut(BLOCK * n).zip(lc.chunks_mut(BLOCK)).enumerate() {
+        for (b, ((blk, lb), sb)) in
+            wc.chunks_mut(BLOCK * n).zip(lc.chunks_mut(BLOCK)).zip(sc.chunks_mut(BLOCK)).enumerate()
+        {
             let bl = lb.len();
-            let (u, z, step) = (&mut u[..bl * n], &mut z[..bl * q], &mut step[..bl * q]);
+            let (u, z, step) = (&mut u[..bl * (q + 1)], &mut z[..bl * q], &mut step[..bl * q]);
             let (lw, pt, e) = (&mut lw[..bl * n], &mut pt[..bl * n], &mut e[..bl * n]);
-            // Uniforms, attribute-major: q for the Gaussian step, one for the acceptance.
+            // Uniforms, attribute-major: q for the step, one for the acceptance.
             for r in 0..bl {
                 let i = (c * CHUNK + b * BLOCK + r) as u32;
                 rng::fill(seed, i, sweep, STREAM_MOVE, &mut urow);
@@ -645,21 +731,38 @@ fn mh_sweep(
                 }
             }
             kernel::ln_column(blk, lw);
-            kernel::propose(n, lw, step, pt, e, &mut log_jac[..bl]);
+            kernel::propose(n, lw, &step[..theta_dim * bl], pt, e, &mut log_jac[..bl]);
+            if learn {
+                let st = &step[theta_dim * bl..q * bl];
+                for r in 0..bl {
+                    new_s[r] = sb[r] + st[r];
+                    new_m[r] = fastmath::exp(new_s[r]);
+                    log_jac[r] += model.ln_scale_prior(new_s[r]) - model.ln_scale_prior(sb[r]);
+                }
+            }
             new_ll[..bl].fill(0.0);
             for j in 0..upto {
                 let (delta, choice) = evidence.answer(j);
                 kernel::differences(model.rationality, delta, pt, &mut d[..bl]);
+                if learn {
+                    for (x, &m) in d[..bl].iter_mut().zip(&new_m[..bl]) {
+                        *x *= m;
+                    }
+                }
                 kernel::add_log_prob(model, choice, &d[..bl], &mut new_ll[..bl]);
             }
             for r in 0..bl {
-                let valid = (0..n).all(|k| pt[k * bl + r] > 0.0) && new_ll[r].is_finite();
+                let valid =
+                    (0..n).all(|k| pt[k * bl + r] > 0.0) && new_ll[r].is_finite() && (!learn || new_s[r] >= 0.0);
                 let log_alpha = new_ll[r] - lb[r] + log_jac[r];
                 if valid && log_u[r] < log_alpha {
                     for k in 0..n {
                         blk[k * bl + r] = pt[k * bl + r];
                     }
                     lb[r] = new_ll[r];
+                    if learn {
+                        sb[r] = new_s[r];
+                    }
                     accepted += 1;
                 }
             }

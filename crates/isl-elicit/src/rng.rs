@@ -13,6 +13,8 @@ pub(crate) const STREAM_PRIOR: u32 = 0x454c_0001;
 pub(crate) const STREAM_RESAMPLE: u32 = 0x454c_0002;
 /// Metropolis–Hastings moves: index = particle, sub = sweep number.
 pub(crate) const STREAM_MOVE: u32 = 0x454c_0003;
+/// Prior draws of the rationality multiplier (learned rationality): index = particle, sub = 0.
+pub(crate) const STREAM_SCALE: u32 = 0x454c_0006;
 /// Synthesised candidate questions: index = candidate, sub = 0.
 pub(crate) const STREAM_CANDIDATE: u32 = 0x454c_0004;
 /// Sampling a subset of option pairs: index = draw, sub = 0.

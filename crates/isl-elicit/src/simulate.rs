@@ -53,6 +53,14 @@ pub struct Settings {
     pub indifference: f64,
     /// End the session as soon as the weight error is below this (None: ask every round).
     pub stop_below: Option<f64>,
+    /// The decision-maker answers by the sign of the utility difference, without noise (a
+    /// consistent decision-maker; the model still assumes `rationality` and `indifference`).
+    pub noise_free: bool,
+    /// Where questions come from (None: the route's default, `options` with options, else
+    /// `synthetic`).
+    pub questions_from: Option<QuestionSource>,
+    /// `rationality_spread` of the requests (None: the route's default).
+    pub rationality_spread: Option<f64>,
 }
 
 impl Default for Settings {
@@ -66,6 +74,9 @@ impl Default for Settings {
             rationality: 10.0,
             indifference: 0.5,
             stop_below: None,
+            noise_free: false,
+            questions_from: Some(QuestionSource::Both),
+            rationality_spread: None,
         }
     }
 }
@@ -77,6 +88,8 @@ pub struct Trace {
     pub truth: Vec<f64>,
     /// ‖posterior mean − truth‖₂ after `k` answers.
     pub errors: Vec<f64>,
+    /// ‖posterior mean − truth‖_∞ (the largest error over attributes) after `k` answers.
+    pub max_errors: Vec<f64>,
     /// Whether the recommendation after `k` answers is the truly best option.
     pub best: Vec<bool>,
 }
@@ -138,7 +151,7 @@ pub fn run(settings: &Settings, strategy: Strategy, seed: u64, opts: &ElicitOpti
                 quantile: None,
             })
             .collect(),
-        options: Some(
+        options: (!options.is_empty()).then(|| {
             options
                 .iter()
                 .enumerate()
@@ -146,16 +159,17 @@ pub fn run(settings: &Settings, strategy: Strategy, seed: u64, opts: &ElicitOpti
                     name: option_name(o),
                     values: z.iter().enumerate().map(|(k, &v)| (name(k), v)).collect::<BTreeMap<_, _>>(),
                 })
-                .collect(),
-        ),
+                .collect()
+        }),
         scm: None,
         answers: Vec::new(),
         count: Some(1),
         particles: Some(settings.particles),
         candidates: Some(settings.candidates),
-        questions_from: Some(QuestionSource::Both),
+        questions_from: settings.questions_from,
         rationality: Some(settings.rationality),
         indifference: Some(settings.indifference),
+        rationality_spread: settings.rationality_spread,
         seed: Some(seed),
     };
     // The pool the route searches (same seed, same order), for random picks.
@@ -165,11 +179,13 @@ pub fn run(settings: &Settings, strategy: Strategy, seed: u64, opts: &ElicitOpti
         .map(|c| (c.a, c.b))
         .collect();
     let mut errors = Vec::with_capacity(settings.rounds + 1);
+    let mut max_errors = Vec::with_capacity(settings.rounds + 1);
     let mut correct = Vec::with_capacity(settings.rounds + 1);
     for round in 0..=settings.rounds {
         let answer = crate::next(&request, opts, &isl_mc::McOptions::default(), &|| false)?;
         let mean: Vec<f64> = (0..n).map(|k| answer.weights.get(&name(k)).map_or(0.0, |w| w.mean)).collect();
         errors.push(mean.iter().zip(&truth).map(|(m, t)| (m - t) * (m - t)).sum::<f64>().sqrt());
+        max_errors.push(mean.iter().zip(&truth).fold(0.0f64, |e, (m, t)| e.max((m - t).abs())));
         let recommended = answer.recommendation.as_ref().map(|r| r.option.clone());
         correct.push(best.is_some_and(|b| recommended.as_deref() == Some(option_name(b).as_str())));
         if round == settings.rounds || settings.stop_below.is_some_and(|t| errors[round] < t) {
@@ -196,7 +212,16 @@ pub fn run(settings: &Settings, strategy: Strategy, seed: u64, opts: &ElicitOpti
         };
         let o = model.outcome(model.d(utility(&a) - utility(&b)));
         let u = rng::one(seed, round as u32, 0, STREAM_ANSWER);
-        let choice = if u < o.a {
+        let choice = if settings.noise_free {
+            let diff = utility(&a) - utility(&b);
+            if diff > 0.0 {
+                Choice::A
+            } else if diff < 0.0 {
+                Choice::B
+            } else {
+                Choice::Indifferent
+            }
+        } else if u < o.a {
             Choice::A
         } else if u < o.a + o.b {
             Choice::B
@@ -205,7 +230,7 @@ pub fn run(settings: &Settings, strategy: Strategy, seed: u64, opts: &ElicitOpti
         };
         request.answers.push(AnswerSpec { a: alternative(&a), b: alternative(&b), choice });
     }
-    Ok(Trace { truth, errors, best: correct })
+    Ok(Trace { truth, errors, max_errors, best: correct })
 }
 
 /// The median of `xs` where `None` (not reached) counts as `cap`; the upper median for even

@@ -132,6 +132,8 @@ pub struct NliResult {
 pub struct NliResponse {
     /// The model used.
     pub model: String,
+    /// The text that model was trained on and is reliable for.
+    pub domain: String,
     /// One per pair.
     pub results: Vec<NliResult>,
     /// Indices of pairs whose premise or hypothesis was cut to the token limit.
@@ -172,6 +174,8 @@ pub struct VerifyResponse {
     pub embedding_model: String,
     /// The NLI model used.
     pub nli_model: String,
+    /// The text that NLI model was trained on and is reliable for (verdicts follow its labels).
+    pub nli_domain: String,
 }
 
 /// `/v1/forecast` request.
@@ -302,6 +306,7 @@ pub fn nli(registry: &Registry, req: &NliRequest, limits: &ModelLimits) -> Resul
     let out = model.predict(&pairs, overflow(req.truncate))?;
     Ok(NliResponse {
         model: model.name().to_string(),
+        domain: model.domain().to_string(),
         results: out.scores.into_iter().map(|scores| NliResult { label: scores.label(), scores }).collect(),
         truncated: out.truncated,
     })
@@ -363,6 +368,7 @@ pub fn verify_using(
         timings_ms: out.timings,
         embedding_model: embedder.name().to_string(),
         nli_model: nli.name().to_string(),
+        nli_domain: nli.domain().to_string(),
     })
 }
 

@@ -53,6 +53,10 @@ pub struct ModelSpec {
     pub dir: String,
     /// Its licence.
     pub licence: String,
+    /// The text it was trained on and is reliable for, in words (the NLI and verify answers
+    /// carry it, so that a user sees when a model is outside its domain).
+    #[serde(default)]
+    pub domain: String,
     /// Longest input in tokens (longer texts are truncated or refused).
     pub max_tokens: usize,
     /// The one sequence length the model was trained on, when it was (every input is padded
@@ -96,6 +100,7 @@ mod tests {
         assert!(m.models.iter().any(|s| s.kind == ModelKind::Nli));
         for s in &m.models {
             assert!(s.files.contains_key("model.onnx") && s.files.contains_key("tokenizer.json"), "{}", s.name);
+            assert!(!s.domain.is_empty(), "{}: every model says what text it covers", s.name);
             for f in s.files.values() {
                 assert_eq!(f.sha256.len(), 64);
             }

@@ -95,6 +95,11 @@ impl NliModel {
         &self.spec.name
     }
 
+    /// The text the model was trained on and is reliable for ([`ModelSpec::domain`]).
+    pub fn domain(&self) -> &str {
+        &self.spec.domain
+    }
+
     /// The tokeniser.
     pub fn tokenizer(&self) -> &TextTokenizer {
         &self.tokenizer

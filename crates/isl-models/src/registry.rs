@@ -143,6 +143,9 @@ impl Registry {
             kind: ModelKind::Forecast,
             dir: String::new(),
             licence: "MIT OR Apache-2.0 (trained by models/forecast/train.py on generated series)".into(),
+            domain: "regularly sampled numeric series (trained on generated series: trends, daily and weekly cycles, \
+                     noise)"
+                .into(),
             max_tokens: 0,
             fixed_length: None,
             dimensions: None,

@@ -208,6 +208,7 @@ impl ModelServer {
         let scores = self.nli_batcher(&model).call_many(items, deadline)?;
         Ok(NliResponse {
             model: model.name().to_string(),
+            domain: model.domain().to_string(),
             results: scores.into_iter().map(|scores| NliResult { label: scores.label(), scores }).collect(),
             truncated,
         })

@@ -312,8 +312,13 @@ mod tests {
 
     #[test]
     fn hit_after_insert_and_ttl_expiry() {
-        let cache =
-            ResponseCache::new(&CacheConfig { capacity_bytes: 1 << 20, ttl_secs: 10, shards: 1, memo_entries: 16 });
+        let cache = ResponseCache::new(&CacheConfig {
+            capacity_bytes: 1 << 20,
+            ttl_secs: 10,
+            shards: 1,
+            memo_entries: 16,
+            ..CacheConfig::default()
+        });
         fill(&cache, 1, 100, 0);
         assert!(matches!(cache.lookup(1, || 9_000_000_000), Lookup::Hit(_)));
         assert!(matches!(cache.lookup(1, || 10_000_000_000), Lookup::Miss(_)));
@@ -324,7 +329,13 @@ mod tests {
     #[test]
     fn evicts_when_over_capacity() {
         let cap = 10 * (1000 + ENTRY_OVERHEAD_BYTES);
-        let cache = ResponseCache::new(&CacheConfig { capacity_bytes: cap, ttl_secs: 0, shards: 1, memo_entries: 16 });
+        let cache = ResponseCache::new(&CacheConfig {
+            capacity_bytes: cap,
+            ttl_secs: 0,
+            shards: 1,
+            memo_entries: 16,
+            ..CacheConfig::default()
+        });
         for k in 0..50u128 {
             fill(&cache, k, 1000, 0);
         }
@@ -338,15 +349,26 @@ mod tests {
 
     #[test]
     fn disabled_cache_bypasses() {
-        let cache = ResponseCache::new(&CacheConfig { capacity_bytes: 0, ttl_secs: 0, shards: 1, memo_entries: 16 });
+        let cache = ResponseCache::new(&CacheConfig {
+            capacity_bytes: 0,
+            ttl_secs: 0,
+            shards: 1,
+            memo_entries: 16,
+            ..CacheConfig::default()
+        });
         assert!(matches!(cache.lookup(1, || 0), Lookup::Bypass));
         assert_eq!(cache.clear(), 0);
     }
 
     #[test]
     fn dropped_guard_lets_the_next_request_compute() {
-        let cache =
-            ResponseCache::new(&CacheConfig { capacity_bytes: 1 << 20, ttl_secs: 0, shards: 1, memo_entries: 16 });
+        let cache = ResponseCache::new(&CacheConfig {
+            capacity_bytes: 1 << 20,
+            ttl_secs: 0,
+            shards: 1,
+            memo_entries: 16,
+            ..CacheConfig::default()
+        });
         match cache.lookup(7, || 0) {
             Lookup::Miss(g) => drop(g),
             _ => panic!("expected a miss"),

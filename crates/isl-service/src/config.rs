@@ -48,11 +48,23 @@ pub struct CacheConfig {
     /// Entries of the raw-request memo, which maps the exact bytes of a request already seen to
     /// its cache key so that repeats skip decoding and canonicalisation; 0 disables it.
     pub memo_entries: usize,
+    /// Bytes of checked DAGs kept by their canonical hash for the causal routes (see
+    /// [`crate::dag_cache`]); 0 disables the DAG cache.
+    pub dag_bytes: u64,
+    /// DAGs whose exact JSON text is remembered (so that a DAG sent again is not parsed).
+    pub dag_memo_entries: usize,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { capacity_bytes: 64 * 1024 * 1024, ttl_secs: 3_600, shards: 8, memo_entries: 65_536 }
+        CacheConfig {
+            capacity_bytes: 64 * 1024 * 1024,
+            ttl_secs: 3_600,
+            shards: 8,
+            memo_entries: 65_536,
+            dag_bytes: 64 * 1024 * 1024,
+            dag_memo_entries: 16_384,
+        }
     }
 }
 

@@ -86,13 +86,28 @@ impl<E: Endpoint> Prepared for PreparedRequest<'_, E> {
     }
 
     fn run(&self, ctx: &ComputeContext<'_>, clock: &dyn Clock) -> Result<Computed, ServiceError> {
-        let t0 = clock.now_nanos();
-        let response = self.endpoint.compute(&self.request, ctx)?;
-        let t1 = clock.now_nanos();
-        let body = serde_json::to_vec(&response).map_err(|e| ServiceError::Internal(format!("encoding: {e}")))?;
-        let t2 = clock.now_nanos();
-        Ok(Computed { body, compute_ns: t1.saturating_sub(t0), encode_ns: t2.saturating_sub(t1), stages: Vec::new() })
+        timed(clock, || self.endpoint.compute(&self.request, ctx))
     }
+}
+
+/// Runs `compute` and encodes its answer, timing both on `clock`.
+fn timed<R: Serialize>(
+    clock: &dyn Clock,
+    compute: impl FnOnce() -> Result<R, ServiceError>,
+) -> Result<Computed, ServiceError> {
+    let t0 = clock.now_nanos();
+    let response = compute()?;
+    let t1 = clock.now_nanos();
+    let body = serde_json::to_vec(&response).map_err(|e| ServiceError::Internal(format!("encoding: {e}")))?;
+    let t2 = clock.now_nanos();
+    Ok(Computed { body, compute_ns: t1.saturating_sub(t0), encode_ns: t2.saturating_sub(t1), stages: Vec::new() })
+}
+
+/// A request's canonical JSON: through `Value`, so that every object's keys come out sorted,
+/// whatever the struct order.
+fn canonical_json<R: Serialize>(request: &R) -> Result<Vec<u8>, ServiceError> {
+    let value = serde_json::to_value(request).map_err(|e| ServiceError::Internal(format!("canonical: {e}")))?;
+    serde_json::to_vec(&value).map_err(|e| ServiceError::Internal(format!("canonical: {e}")))
 }
 
 impl<E: Endpoint> Route for E {
@@ -103,9 +118,7 @@ impl<E: Endpoint> Route for E {
     fn prepare<'s>(&'s self, json: &str, config: &Config) -> Result<Box<dyn Prepared + 's>, ServiceError> {
         let request: E::Req = serde_json::from_str(json).map_err(|e| ServiceError::from_json_error(&e, json))?;
         let request = self.canonical(request, config);
-        // Through `Value` so that every object's keys come out sorted, whatever the struct order.
-        let value = serde_json::to_value(&request).map_err(|e| ServiceError::Internal(format!("canonical: {e}")))?;
-        let bytes = serde_json::to_vec(&value).map_err(|e| ServiceError::Internal(format!("canonical: {e}")))?;
+        let bytes = canonical_json(&request)?;
         Ok(Box::new(PreparedRequest { endpoint: self, request, bytes }))
     }
 }
@@ -115,12 +128,14 @@ impl<E: Endpoint> Route for E {
 pub(crate) fn compute_routes(
     accel: Option<Arc<dyn McAccelerator>>,
     models: Option<Arc<dyn ModelRuntime>>,
+    dags: Arc<crate::dag_cache::DagCache>,
 ) -> Vec<Box<dyn Route>> {
+    use causal::CausalRoute;
     let mut routes: Vec<Box<dyn Route>> = vec![
-        Box::new(causal::Validate),
-        Box::new(causal::DSeparation),
-        Box::new(causal::Backdoor),
-        Box::new(causal::Frontdoor),
+        Box::new(CausalRoute::<causal::Validate>::new(dags.clone())),
+        Box::new(CausalRoute::<causal::DSeparation>::new(dags.clone())),
+        Box::new(CausalRoute::<causal::Backdoor>::new(dags.clone())),
+        Box::new(CausalRoute::<causal::Frontdoor>::new(dags)),
         Box::new(mc::Counterfactual { accel }),
         Box::new(mc::Sensitivity),
         Box::new(elicit::PreferencesNext),
@@ -265,91 +280,257 @@ pub mod elicit {
     }
 }
 
-/// The causal routes over `isl_causal::api`.
+/// The causal routes over `isl_causal::api`, answered from graphs of the shared
+/// [`DagCache`](crate::dag_cache::DagCache): a request's `dag` is looked up by its exact JSON
+/// text, then by its canonical hash, and built only when neither is known. The cache key of a
+/// causal request is its canonical JSON with an empty `dag`, followed by the DAG's canonical
+/// hash, so equal questions about one DAG share an entry whatever the DAG's spelling.
 pub mod causal {
+    use std::marker::PhantomData;
+    use std::sync::Arc;
+
     use isl_causal::api;
     use isl_causal::{
-        BackdoorRequest, CriterionResponse, DSeparationRequest, DSeparationResponse, FrontdoorRequest, ValidateRequest,
-        ValidateResponse,
+        BackdoorRequest, CausalError, CausalOptions, CheckedGraph, CriterionResponse, DSeparationRequest,
+        DSeparationResponse, DagSpec, FrontdoorRequest, ValidateRequest, ValidateResponse,
     };
+    use serde::de::{DeserializeOwned, MapAccess, Visitor};
+    use serde::{Deserialize, Deserializer, Serialize};
+    use serde_json::value::RawValue;
 
-    use super::{ComputeContext, Endpoint};
+    use super::{ComputeContext, Computed, Prepared, Route};
+    use crate::clock::Clock;
     use crate::config::Config;
+    use crate::dag_cache::{CachedGraph, DagCache};
     use crate::error::ServiceError;
 
+    /// What a causal route is: its request, answer and computation over a checked graph.
+    pub trait CausalKind: Send + Sync + 'static {
+        /// The request body type (its `dag` is supplied by the cache).
+        type Req: DeserializeOwned + Serialize + Send + Sync;
+        /// The response body type.
+        type Resp: Serialize;
+        /// The route path.
+        const PATH: &'static str;
+        /// The request's graph field.
+        fn dag_mut(req: &mut Self::Req) -> &mut DagSpec;
+        /// The canonical form of a request (its `dag` is empty by then).
+        fn canonical(req: Self::Req, config: &Config) -> Self::Req;
+        /// Answers `req` over `graph`, the graph of the `dag` it was sent with.
+        fn answer(
+            req: &Self::Req,
+            opts: &CausalOptions,
+            stop: &dyn Fn() -> bool,
+            graph: Result<Arc<CheckedGraph>, CausalError>,
+        ) -> Result<Self::Resp, CausalError>;
+    }
+
+    /// A causal route over the shared DAG cache.
+    pub struct CausalRoute<K> {
+        dags: Arc<DagCache>,
+        kind: PhantomData<fn() -> K>,
+    }
+
+    impl<K> CausalRoute<K> {
+        /// The route over `dags`.
+        pub fn new(dags: Arc<DagCache>) -> Self {
+            CausalRoute { dags, kind: PhantomData }
+        }
+    }
+
+    /// A request's top-level members as raw JSON text, in order (keys without escapes).
+    struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<'a>(PhantomData<&'a ()>);
+            impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+                type Value = Members<'a>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'a>, A::Error> {
+                    let mut members = Vec::new();
+                    while let Some(entry) = map.next_entry::<&'a str, &'a RawValue>()? {
+                        members.push(entry);
+                    }
+                    Ok(Members(members))
+                }
+            }
+            d.deserialize_map(V(PhantomData))
+        }
+    }
+
+    impl<K: CausalKind> CausalRoute<K> {
+        /// The request without its `dag`, and the graph by the `dag`'s raw text; `None` when
+        /// anything is off (the full decode then reports it, with positions in the request).
+        fn decode_fast(&self, json: &str, config: &Config) -> Option<(K::Req, CachedGraph)> {
+            let Members(members) = serde_json::from_str(json).ok()?;
+            let mut dag = None;
+            let mut rest = String::with_capacity(64 + json.len() / 8);
+            rest.push_str("{\"dag\":{}");
+            for (key, value) in members {
+                if key == "dag" {
+                    if dag.replace(value).is_some() {
+                        return None;
+                    }
+                    continue;
+                }
+                rest.push(',');
+                rest.push_str(&serde_json::to_string(key).ok()?);
+                rest.push(':');
+                rest.push_str(value.get());
+            }
+            rest.push('}');
+            let dag = dag?;
+            let req: K::Req = serde_json::from_str(&rest).ok()?;
+            let graph = self.dags.get_raw(dag.get(), &config.causal.graph).ok()?;
+            Some((req, graph))
+        }
+
+        /// The whole request decoded, its `dag` taken out and looked up by canonical hash.
+        fn decode_full(&self, json: &str, config: &Config) -> Result<(K::Req, CachedGraph), ServiceError> {
+            let mut req: K::Req = serde_json::from_str(json).map_err(|e| ServiceError::from_json_error(&e, json))?;
+            let spec = std::mem::take(K::dag_mut(&mut req));
+            Ok((req, self.dags.get_spec(&spec, &config.causal.graph)))
+        }
+    }
+
+    struct PreparedCausal<K: CausalKind> {
+        request: K::Req,
+        graph: Result<Arc<CheckedGraph>, CausalError>,
+        bytes: Vec<u8>,
+    }
+
+    impl<K: CausalKind> Prepared for PreparedCausal<K> {
+        fn canonical_bytes(&self) -> &[u8] {
+            &self.bytes
+        }
+
+        fn run(&self, ctx: &ComputeContext<'_>, clock: &dyn Clock) -> Result<Computed, ServiceError> {
+            super::timed(clock, || Ok(K::answer(&self.request, &ctx.config.causal, ctx.stop, self.graph.clone())?))
+        }
+    }
+
+    impl<K: CausalKind> Route for CausalRoute<K> {
+        fn path(&self) -> &'static str {
+            K::PATH
+        }
+
+        fn prepare<'s>(&'s self, json: &str, config: &Config) -> Result<Box<dyn Prepared + 's>, ServiceError> {
+            let (request, graph) = match self.decode_fast(json, config) {
+                Some(decoded) => decoded,
+                None => self.decode_full(json, config)?,
+            };
+            let request = K::canonical(request, config);
+            let mut bytes = super::canonical_json(&request)?;
+            bytes.extend_from_slice(b"\0dag=");
+            bytes.extend_from_slice(&graph.canonical_hash.to_le_bytes());
+            Ok(Box::new(PreparedCausal::<K> { request, graph: graph.graph, bytes }))
+        }
+    }
+
     /// `/v1/causal/validate`.
-    #[derive(Debug, Clone, Copy, Default)]
     pub struct Validate;
 
-    impl Endpoint for Validate {
+    impl CausalKind for Validate {
         type Req = ValidateRequest;
         type Resp = ValidateResponse;
         const PATH: &'static str = "/v1/causal/validate";
 
-        fn canonical(&self, req: ValidateRequest, config: &Config) -> ValidateRequest {
+        fn dag_mut(req: &mut ValidateRequest) -> &mut DagSpec {
+            &mut req.dag
+        }
+
+        fn canonical(req: ValidateRequest, config: &Config) -> ValidateRequest {
             req.canonical(&config.causal)
         }
 
-        fn compute(&self, req: &ValidateRequest, ctx: &ComputeContext<'_>) -> Result<ValidateResponse, ServiceError> {
-            Ok(api::validate(req, &ctx.config.causal, ctx.stop)?)
+        fn answer(
+            req: &ValidateRequest,
+            opts: &CausalOptions,
+            stop: &dyn Fn() -> bool,
+            graph: Result<Arc<CheckedGraph>, CausalError>,
+        ) -> Result<ValidateResponse, CausalError> {
+            api::validate_with(req, opts, stop, || graph)
         }
     }
 
     /// `/v1/causal/d-separation`.
-    #[derive(Debug, Clone, Copy, Default)]
     pub struct DSeparation;
 
-    impl Endpoint for DSeparation {
+    impl CausalKind for DSeparation {
         type Req = DSeparationRequest;
         type Resp = DSeparationResponse;
         const PATH: &'static str = "/v1/causal/d-separation";
 
-        fn canonical(&self, req: DSeparationRequest, _config: &Config) -> DSeparationRequest {
+        fn dag_mut(req: &mut DSeparationRequest) -> &mut DagSpec {
+            &mut req.dag
+        }
+
+        fn canonical(req: DSeparationRequest, _config: &Config) -> DSeparationRequest {
             req.canonical()
         }
 
-        fn compute(
-            &self,
+        fn answer(
             req: &DSeparationRequest,
-            ctx: &ComputeContext<'_>,
-        ) -> Result<DSeparationResponse, ServiceError> {
-            Ok(api::d_separation(req, &ctx.config.causal, ctx.stop)?)
+            opts: &CausalOptions,
+            stop: &dyn Fn() -> bool,
+            graph: Result<Arc<CheckedGraph>, CausalError>,
+        ) -> Result<DSeparationResponse, CausalError> {
+            api::d_separation_with(req, opts, stop, || graph)
         }
     }
 
     /// `/v1/causal/backdoor`.
-    #[derive(Debug, Clone, Copy, Default)]
     pub struct Backdoor;
 
-    impl Endpoint for Backdoor {
+    impl CausalKind for Backdoor {
         type Req = BackdoorRequest;
         type Resp = CriterionResponse;
         const PATH: &'static str = "/v1/causal/backdoor";
 
-        fn canonical(&self, req: BackdoorRequest, _config: &Config) -> BackdoorRequest {
+        fn dag_mut(req: &mut BackdoorRequest) -> &mut DagSpec {
+            &mut req.dag
+        }
+
+        fn canonical(req: BackdoorRequest, _config: &Config) -> BackdoorRequest {
             req.canonical()
         }
 
-        fn compute(&self, req: &BackdoorRequest, ctx: &ComputeContext<'_>) -> Result<CriterionResponse, ServiceError> {
-            Ok(api::backdoor(req, &ctx.config.causal, ctx.stop)?)
+        fn answer(
+            req: &BackdoorRequest,
+            _opts: &CausalOptions,
+            stop: &dyn Fn() -> bool,
+            graph: Result<Arc<CheckedGraph>, CausalError>,
+        ) -> Result<CriterionResponse, CausalError> {
+            api::backdoor_with(req, stop, || graph)
         }
     }
 
     /// `/v1/causal/frontdoor`.
-    #[derive(Debug, Clone, Copy, Default)]
     pub struct Frontdoor;
 
-    impl Endpoint for Frontdoor {
+    impl CausalKind for Frontdoor {
         type Req = FrontdoorRequest;
         type Resp = CriterionResponse;
         const PATH: &'static str = "/v1/causal/frontdoor";
 
-        fn canonical(&self, req: FrontdoorRequest, _config: &Config) -> FrontdoorRequest {
+        fn dag_mut(req: &mut FrontdoorRequest) -> &mut DagSpec {
+            &mut req.dag
+        }
+
+        fn canonical(req: FrontdoorRequest, _config: &Config) -> FrontdoorRequest {
             req.canonical()
         }
 
-        fn compute(&self, req: &FrontdoorRequest, ctx: &ComputeContext<'_>) -> Result<CriterionResponse, ServiceError> {
-            Ok(api::frontdoor(req, &ctx.config.causal, ctx.stop)?)
+        fn answer(
+            req: &FrontdoorRequest,
+            _opts: &CausalOptions,
+            stop: &dyn Fn() -> bool,
+            graph: Result<Arc<CheckedGraph>, CausalError>,
+        ) -> Result<CriterionResponse, CausalError> {
+            api::frontdoor_with(req, stop, || graph)
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod batch;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod dag_cache;
 pub mod endpoint;
 pub mod error;
 pub mod http;

@@ -102,7 +102,13 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every metric.
-    pub fn render(&self, cache: &CacheSnapshot, uptime_secs: f64, info: &[(&str, &str)]) -> String {
+    pub fn render(
+        &self,
+        cache: &CacheSnapshot,
+        dags: &crate::dag_cache::DagCacheSnapshot,
+        uptime_secs: f64,
+        info: &[(&str, &str)],
+    ) -> String {
         let mut out = String::with_capacity(8192);
         let o = &mut out;
         header(o, "isl_build_info", "gauge", "Build information.");
@@ -160,6 +166,8 @@ impl Metrics {
             ("isl_cache_misses_total", "Responses computed (cache misses).", cache.misses),
             ("isl_cache_coalesced_total", "Responses shared from a concurrent identical request.", cache.coalesced),
             ("isl_cache_evictions_total", "Cache entries evicted or refused as too large.", cache.evictions),
+            ("isl_dag_cache_hits_total", "Causal requests whose checked DAG came from the DAG cache.", dags.hits),
+            ("isl_dag_cache_misses_total", "Checked DAGs built (DAG cache misses).", dags.misses),
         ];
         for (name, help, v) in counters {
             header(o, name, "counter", help);
@@ -169,6 +177,9 @@ impl Metrics {
             ("isl_cache_bytes", "Bytes held by the cache (bodies plus overhead).", cache.bytes),
             ("isl_cache_entries", "Entries held by the cache.", cache.entries),
             ("isl_cache_capacity_bytes", "Cache capacity in bytes.", cache.capacity_bytes),
+            ("isl_dag_cache_bytes", "Estimated bytes held by the DAG cache's checked graphs.", dags.bytes),
+            ("isl_dag_cache_entries", "Checked graphs held by the DAG cache.", dags.entries),
+            ("isl_dag_cache_capacity_bytes", "DAG cache capacity in bytes.", dags.capacity_bytes),
         ];
         for (name, help, v) in gauges {
             header(o, name, "gauge", help);
@@ -207,7 +218,7 @@ mod tests {
         assert_eq!(m.count(UNMATCHED, 404), 1);
         let snap =
             CacheSnapshot { hits: 1, misses: 2, coalesced: 3, evictions: 4, bytes: 5, entries: 6, capacity_bytes: 7 };
-        let text = m.render(&snap, 1.5, &[("engine_version", "x")]);
+        let text = m.render(&snap, &Default::default(), 1.5, &[("engine_version", "x")]);
         assert!(text.contains("isl_requests_total{route=\"/a\",status=\"200\"} 2"), "{text}");
         assert!(text.contains("isl_requests_total{route=\"unmatched\",status=\"404\"} 1"));
         assert!(text.contains("isl_request_duration_seconds_bucket{route=\"/a\",le=\"0.0025\"} 2"));

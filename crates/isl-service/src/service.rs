@@ -33,6 +33,7 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     routes: Vec<Box<dyn Route>>,
     cache: ResponseCache,
+    dags: Arc<crate::dag_cache::DagCache>,
     metrics: Metrics,
     started_nanos: u64,
     key_prefix: Vec<u8>,
@@ -115,7 +116,8 @@ impl Service {
 
     fn build(parts: ServiceBuilder) -> Service {
         let ServiceBuilder { config, clock, accelerator, models } = parts;
-        let routes = compute_routes(accelerator.clone(), models.clone());
+        let dags = Arc::new(crate::dag_cache::DagCache::new(config.cache.dag_bytes, config.cache.dag_memo_entries));
+        let routes = compute_routes(accelerator.clone(), models.clone(), dags.clone());
         let mut labels: Vec<&'static str> = routes.iter().map(|r| r.path()).collect();
         labels.push(BATCH);
         labels.extend(OPERATIONAL.iter().map(|(p, _)| *p));
@@ -134,6 +136,7 @@ impl Service {
         .into_bytes();
         Service {
             cache: ResponseCache::new(&config.cache),
+            dags,
             metrics: Metrics::new(&labels),
             started_nanos: clock.now_nanos(),
             config,
@@ -194,11 +197,17 @@ impl Service {
         self.cache.snapshot()
     }
 
+    /// DAG cache counters and size.
+    pub fn dag_cache_snapshot(&self) -> crate::dag_cache::DagCacheSnapshot {
+        self.dags.snapshot()
+    }
+
     /// The Prometheus text exposition.
     pub fn metrics_text(&self) -> String {
         let uptime = self.uptime_secs();
         self.metrics.render(
             &self.cache.snapshot(),
+            &self.dags.snapshot(),
             uptime,
             &[("engine_version", isl_causal::ENGINE_VERSION), ("service_version", SERVICE_VERSION)],
         )
@@ -382,6 +391,7 @@ impl Service {
         match given {
             Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => {
                 let cleared = self.cache.clear();
+                self.dags.clear();
                 let body = serde_json::to_vec(&json!({ "cleared": cleared })).unwrap_or_default();
                 Ok(Response::json(200, body).with_header("cache-control", "no-store"))
             }

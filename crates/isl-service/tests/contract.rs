@@ -511,7 +511,10 @@ fn ttl_expiry_with_a_fake_clock() {
 
 #[test]
 fn eviction_when_over_capacity_in_bytes() {
-    let s = service_with(|c| c.cache = CacheConfig { capacity_bytes: 4096, ttl_secs: 0, shards: 1, memo_entries: 64 });
+    let s = service_with(|c| {
+        c.cache =
+            CacheConfig { capacity_bytes: 4096, ttl_secs: 0, shards: 1, memo_entries: 64, ..CacheConfig::default() }
+    });
     for i in 0..40 {
         let r = post(
             &s,

@@ -47,6 +47,9 @@ pub fn parity_json() -> String {
         ]}, "interventions": [{"name": "p9", "set": {"Price": 9}}, {"name": "p12", "set": {"Price": 12}},
                               {"name": "p15", "set": {"Price": 15}}], "samples": 2000},
            "answers": [{"a": "p15", "b": "p9", "choice": "a"}], "particles": 2000, "seed": 4}),
+        // The rationality learned from the answers (particles carry their own λ).
+        json!({"attributes": attrs(4), "answers": answers(4, 8), "particles": 2000, "rationality_spread": 1,
+               "seed": 5}),
     ];
     let answers: Vec<serde_json::Value> = requests
         .into_iter()
