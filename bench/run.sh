@@ -34,6 +34,7 @@ echo "==> networkx and pgmpy on the same graphs" >&2
 
 echo "==> HTTP" >&2
 bash bench/http.sh >"$out/http.md"
+bash bench/dsep-http.sh >"$out/dsep-http.md"
 echo "==> Monte Carlo" >&2
 bash bench/mc.sh >"$out/mc.md"
 MIX=counterfactual-10 REQUESTS=1000 bash bench/http.sh >"$out/http-counterfactual.md"
@@ -60,6 +61,10 @@ ISL_BROWSER_BENCH=1 cargo test --locked -q -p isl --test browser -- --nocapture 
   echo "### /v1/causal/validate over HTTP (200-node DAGs, isl bench on loopback)"
   echo
   cat "$out/http.md"
+  echo
+  echo "### d-separation over HTTP (1,000-node DAGs, 100 queries per request, beside networkx)"
+  echo
+  cat "$out/dsep-http.md"
   echo
   echo "### Monte Carlo engine vs numpy"
   echo

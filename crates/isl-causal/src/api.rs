@@ -12,13 +12,41 @@ use crate::frontdoor::{DEFAULT_FRONTDOOR_BUDGET, FrontdoorFailure};
 use crate::graph::{CheckedGraph, Dag, DagSpec, Graph, GraphLimits, NodeId};
 
 /// One node name or a list of names (`"X"` or `["X1", "X2"]`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum NodeNames {
     /// A single name.
     One(String),
     /// Several names.
     Many(Vec<String>),
+}
+
+/// Read straight from the JSON (a string or a list of strings), not through serde's untagged
+/// buffering: requests carry hundreds of these (d-separation queries).
+impl<'de> Deserialize<'de> for NodeNames {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NodeNames, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = NodeNames;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a node name or a list of node names")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeNames, E> {
+                Ok(NodeNames::One(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<NodeNames, E> {
+                Ok(NodeNames::One(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<NodeNames, A::Error> {
+                let mut names = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(NodeNames::Many(names))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl NodeNames {
