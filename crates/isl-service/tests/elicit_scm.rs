@@ -74,10 +74,18 @@ fn option_values_are_the_counterfactual_route_answers() {
         // Closed form: E[Demand | do(Price = p)] = 100 − 2p.
         assert!((o["values"]["Demand"].as_f64().unwrap() - (100.0 - 2.0 * price)).abs() < 1.0, "{o}");
     }
-    // Ranges come from the options; questions are about options.
+    // Ranges come from the options; questions are about options or synthesised (the default
+    // with options), only about options when asked so.
     assert_eq!(v["attributes"].as_array().unwrap().len(), 3);
-    assert!(v["questions"][0]["a_option"].is_string());
+    let q = &v["questions"][0];
+    assert_eq!(q["a_option"].is_string(), q["b_option"].is_string(), "{q}");
     assert!(v["recommendation"]["option"].is_string());
+    let mut only_options = request();
+    only_options["questions_from"] = json!("options");
+    let v = ok(&post(&s, NEXT, &only_options));
+    for q in v["questions"].as_array().unwrap() {
+        assert!(q["a_option"].is_string() && q["b_option"].is_string(), "{q}");
+    }
 }
 
 #[test]
