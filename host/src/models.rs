@@ -307,6 +307,9 @@ pub fn tune_batch(args: &crate::cli::TuneArgs) -> Result<isl_models::tune::TuneR
                 texts.iter().zip(texts.iter().skip(1)).map(|(a, b)| (a.clone(), b.clone())).collect();
             isl_models::tune::tune_nli(&m, &pairs, sizes, args.reps).map_err(|e| e.to_string())
         }
+        ModelKind::Llm => {
+            Err("language models are scheduled by isl-llm's continuous batcher; there is no batch size to tune".into())
+        }
         ModelKind::Forecast => {
             Err("the forecaster answers a whole horizon in one call per request; it has no batch size to tune".into())
         }

@@ -22,6 +22,8 @@ pub enum ModelKind {
     Nli,
     /// Time-series forecasting (`/v1/forecast`).
     Forecast,
+    /// A GGUF language model for text generation (isl-llm runs it; the ONNX registry skips it).
+    Llm,
 }
 
 impl ModelKind {
@@ -31,6 +33,7 @@ impl ModelKind {
             ModelKind::Embedding => "embedding",
             ModelKind::Nli => "nli",
             ModelKind::Forecast => "forecast",
+            ModelKind::Llm => "llm",
         }
     }
 }
@@ -89,6 +92,11 @@ pub fn manifest_models() -> &'static [ModelSpec] {
     })
 }
 
+/// The manifest's GGUF language models (kind `llm`): fetched like the others, run by isl-llm.
+pub fn language_models() -> Vec<ModelSpec> {
+    manifest_models().iter().filter(|m| m.kind == ModelKind::Llm).cloned().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,8 +106,13 @@ mod tests {
         let m: Manifest = serde_json::from_str(MANIFEST_JSON).unwrap();
         assert!(m.models.iter().any(|s| s.kind == ModelKind::Embedding));
         assert!(m.models.iter().any(|s| s.kind == ModelKind::Nli));
+        assert!(m.models.iter().any(|s| s.kind == ModelKind::Llm));
         for s in &m.models {
-            assert!(s.files.contains_key("model.onnx") && s.files.contains_key("tokenizer.json"), "{}", s.name);
+            if s.kind == ModelKind::Llm {
+                assert!(s.files.contains_key("model.gguf"), "{}", s.name);
+            } else {
+                assert!(s.files.contains_key("model.onnx") && s.files.contains_key("tokenizer.json"), "{}", s.name);
+            }
             assert!(!s.domain.is_empty(), "{}: every model says what text it covers", s.name);
             for f in s.files.values() {
                 assert_eq!(f.sha256.len(), 64);

@@ -137,7 +137,8 @@ impl Registry {
     /// A registry over the manifest's models in `config.dir` and the built-in forecaster.
     /// Nothing is loaded yet.
     pub fn new(config: RegistryConfig) -> Self {
-        let mut specs: Vec<ModelSpec> = manifest_models().to_vec();
+        let mut specs: Vec<ModelSpec> =
+            manifest_models().iter().filter(|m| m.kind != ModelKind::Llm).cloned().collect();
         specs.push(ModelSpec {
             name: FORECAST_MODEL.into(),
             kind: ModelKind::Forecast,
@@ -322,6 +323,7 @@ impl Registry {
                     (LoadedModel::Nli(Arc::new(m)), file_bytes, w)
                 }
                 ModelKind::Forecast => unreachable!("handled above"),
+                ModelKind::Llm => unreachable!("the registry holds no language models (Registry::new)"),
             }
         };
         let rss_delta_bytes = match (rss0, resident_bytes()) {
