@@ -372,6 +372,48 @@ pub struct ServeArgs {
     /// Model routes.
     #[command(flatten)]
     pub models: ModelArgs,
+    /// Text generation.
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+/// Text generation's settings (`isl serve`): the language models and their scheduler.
+#[derive(Debug, Clone, Args)]
+pub struct LlmArgs {
+    /// A GGUF language model to serve: PATH.gguf (its id is the file name without .gguf) or
+    /// ID=PATH.gguf. Repeatable; llama-architecture models (Llama, SmolLM, Qwen2, Mistral).
+    #[arg(long = "llm", value_name = "[ID=]PATH")]
+    pub llm: Vec<String>,
+    /// Also serve the manifest's default model (SmolLM2-135M-Instruct, fetched with the others).
+    #[arg(long, env = "ISL_LLM_DEFAULT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub llm_default: bool,
+    /// Most sequences decoding together per model.
+    #[arg(long, env = "ISL_LLM_MAX_BATCH", default_value_t = 16)]
+    pub llm_max_batch: usize,
+    /// Tokens per scheduler step (decode tokens first, then prompt chunks from what is left).
+    #[arg(long, env = "ISL_LLM_STEP_TOKENS", default_value_t = 256)]
+    pub llm_step_tokens: usize,
+    /// Most sequences waiting per model; past it the answer is 429 with Retry-After.
+    #[arg(long, env = "ISL_LLM_QUEUE", default_value_t = 64)]
+    pub llm_queue: usize,
+    /// Seconds a generation may take before it ends (finish_reason "timeout", or 504 with no token).
+    #[arg(long, env = "ISL_LLM_TIMEOUT_SECS", default_value_t = 120)]
+    pub llm_timeout_secs: u64,
+    /// Largest max_tokens a request may ask for.
+    #[arg(long, env = "ISL_LLM_MAX_TOKENS", default_value_t = 4096)]
+    pub llm_max_tokens: usize,
+    /// max_tokens when a request gives none (capped by the context left).
+    #[arg(long, env = "ISL_LLM_DEFAULT_MAX_TOKENS", default_value_t = 512)]
+    pub llm_default_max_tokens: usize,
+    /// Most messages in one chat request.
+    #[arg(long, env = "ISL_LLM_MAX_MESSAGES", default_value_t = 256)]
+    pub llm_max_messages: usize,
+    /// Most prompts in one /v1/completions request.
+    #[arg(long, env = "ISL_LLM_MAX_PROMPTS", default_value_t = 16)]
+    pub llm_max_prompts: usize,
+    /// MiB of keys and values the prefix cache keeps per model (0: off).
+    #[arg(long, env = "ISL_LLM_PREFIX_CACHE_MIB", default_value_t = 64)]
+    pub llm_prefix_cache_mib: usize,
 }
 
 /// `isl validate`, `isl counterfactual`, `isl sensitivity`: one request from a file.

@@ -10,6 +10,7 @@ pub mod client;
 pub mod edge;
 pub mod error;
 pub mod gpu;
+pub mod llm;
 pub mod models;
 pub mod serve;
 pub mod validate;

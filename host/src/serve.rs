@@ -28,6 +28,7 @@ use crate::error::HostError;
 #[derive(Clone)]
 struct AppState {
     service: Arc<Service>,
+    llm: Arc<crate::llm::LlmHost>,
     permits: Arc<Semaphore>,
     max_body_bytes: usize,
     drain: crate::body::Drain,
@@ -67,12 +68,17 @@ pub async fn serve(
         _ => Some(crate::gpu::GpuAccelerator::start(args.gpu_min_samples)),
     };
     let models: Arc<dyn isl_service::ModelRuntime> = crate::models::HostModels::start(&args.models);
-    let service =
-        Service::builder(config.clone(), Arc::new(SystemClock::new())).accelerator(accel).models(Some(models));
+    let models_dir = args.models.models_dir.clone().unwrap_or_else(isl_models::default_models_dir);
+    let llm = crate::llm::LlmHost::start(&args.llm, models_dir, args.models.warmup);
+    let service = Service::builder(config.clone(), Arc::new(SystemClock::new()))
+        .accelerator(accel)
+        .models(Some(models))
+        .extension(llm.clone());
     let state = AppState {
         max_body_bytes: config.max_body_bytes,
         drain: args.drain.to_drain(),
         service: Arc::new(service.build()),
+        llm,
         permits: Arc::new(Semaphore::new(args.max_concurrency.max(1))),
         retry_after_secs: args.retry_after_secs,
     };
@@ -163,6 +169,13 @@ async fn handle(State(state): State<AppState>, req: axum::extract::Request) -> a
         }
         Err(crate::body::BodyError::Broken(error)) => return into_axum(state.service.reject(&path, &error)),
     };
+    if crate::llm::PATHS.contains(&path.as_str()) {
+        let out =
+            crate::llm::handle(state.llm.clone(), state.service.clone(), &parts.method, &path, &parts.headers, body)
+                .await;
+        debug!(method = %parts.method, %path, status = out.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+        return out;
+    }
     let headers = parts
         .headers
         .iter()

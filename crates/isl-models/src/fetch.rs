@@ -36,13 +36,16 @@ pub fn fetch_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-models.sh")
 }
 
-/// Names of the registry's fetched models (not the built-in ones) with a file missing from its
-/// directory. Presence only: sha256s are checked at load.
+/// Names of the registry's fetched models (not the built-in ones) and of the manifest's language
+/// models with a file missing from the directory. Presence only: sha256s are checked at load.
 pub fn missing_models(registry: &Registry) -> Vec<String> {
     let dir = &registry.config().dir;
+    // The manifest's language models come with the same script (isl-llm runs them).
+    let llms = crate::manifest::language_models();
     registry
         .specs()
         .into_iter()
+        .chain(llms.iter())
         .filter(|s| s.files.keys().any(|f| !dir.join(&s.dir).join(f).is_file()))
         .map(|s| s.name.clone())
         .collect()

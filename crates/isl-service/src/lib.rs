@@ -44,7 +44,7 @@ pub use config::{CacheConfig, CacheControl, Config};
 pub use endpoint::{ComputeContext, Endpoint};
 pub use error::ServiceError;
 pub use http::{Method, Request, Response};
-pub use models::{ModelAnswer, ModelFailure, ModelRoute, ModelRuntime};
+pub use models::{HostExtension, ModelAnswer, ModelFailure, ModelRoute, ModelRuntime};
 pub use openapi::OPENAPI_JSON;
 pub use query::encode_query;
 pub use service::{SERVICE_VERSION, Service, ServiceBuilder};

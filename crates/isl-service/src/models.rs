@@ -160,3 +160,16 @@ impl Prepared for PreparedModel<'_> {
         Ok(Computed { body: answer.body, compute_ns: t1.saturating_sub(t0), encode_ns: 0, stages: answer.stages })
     }
 }
+
+/// A part of the service that the host runs itself (the native server's language models):
+/// the service shows it in `/health` under `name` and appends its metrics to `/metrics`.
+pub trait HostExtension: Send + Sync {
+    /// The key of its part of the `/health` body.
+    fn name(&self) -> &'static str;
+    /// Whether it is ready to answer (false while a requested warm-up runs: `/health` is 503).
+    fn ready(&self) -> bool;
+    /// Its part of the `/health` body.
+    fn health(&self) -> serde_json::Value;
+    /// Prometheus text appended to `/metrics` (each line ending in a newline).
+    fn metrics_text(&self) -> String;
+}

@@ -41,6 +41,8 @@ pub struct Service {
     accelerator: Option<Arc<dyn McAccelerator>>,
     /// The attached model runtime, for `/health`.
     models: Option<Arc<dyn ModelRuntime>>,
+    /// Parts the host runs itself, for `/health` and `/metrics`.
+    extensions: Vec<Arc<dyn crate::models::HostExtension>>,
 }
 
 /// Builds a [`Service`] with the optional parts a host attaches.
@@ -49,9 +51,16 @@ pub struct ServiceBuilder {
     clock: Arc<dyn Clock>,
     accelerator: Option<Arc<dyn McAccelerator>>,
     models: Option<Arc<dyn ModelRuntime>>,
+    extensions: Vec<Arc<dyn crate::models::HostExtension>>,
 }
 
 impl ServiceBuilder {
+    /// Adds a part the host answers itself, shown in `/health` and `/metrics`.
+    pub fn extension(mut self, ext: Arc<dyn crate::models::HostExtension>) -> Self {
+        self.extensions.push(ext);
+        self
+    }
+
     /// Monte Carlo may also use `accel` (the native host's GPU), as `config.mc_backend` and each
     /// request's `backend` say.
     pub fn accelerator(mut self, accel: Option<Arc<dyn McAccelerator>>) -> Self {
@@ -111,11 +120,11 @@ impl Service {
 
     /// A builder for a service with an accelerator and/or a model runtime.
     pub fn builder(config: Config, clock: Arc<dyn Clock>) -> ServiceBuilder {
-        ServiceBuilder { config, clock, accelerator: None, models: None }
+        ServiceBuilder { config, clock, accelerator: None, models: None, extensions: Vec::new() }
     }
 
     fn build(parts: ServiceBuilder) -> Service {
-        let ServiceBuilder { config, clock, accelerator, models } = parts;
+        let ServiceBuilder { config, clock, accelerator, models, extensions } = parts;
         let dags = Arc::new(crate::dag_cache::DagCache::new(config.cache.dag_bytes, config.cache.dag_memo_entries));
         let routes = compute_routes(accelerator.clone(), models.clone(), dags.clone());
         let mut labels: Vec<&'static str> = routes.iter().map(|r| r.path()).collect();
@@ -145,6 +154,7 @@ impl Service {
             key_prefix,
             accelerator,
             models,
+            extensions,
         }
     }
 
@@ -205,12 +215,27 @@ impl Service {
     /// The Prometheus text exposition.
     pub fn metrics_text(&self) -> String {
         let uptime = self.uptime_secs();
-        self.metrics.render(
+        let mut text = self.metrics.render(
             &self.cache.snapshot(),
             &self.dags.snapshot(),
             uptime,
             &[("engine_version", isl_causal::ENGINE_VERSION), ("service_version", SERVICE_VERSION)],
-        )
+        );
+        for ext in &self.extensions {
+            text.push_str(&ext.metrics_text());
+        }
+        text
+    }
+
+    /// A fresh cached body stored under `key` by [`Self::cache_put`] (for answers a host
+    /// computes itself, such as generated text), counted as a cache hit.
+    pub fn cache_get(&self, key: u128) -> Option<Bytes> {
+        self.cache.get_fresh(key, self.clock.now_nanos()).map(|e| e.body)
+    }
+
+    /// Stores `body` under `key` in the response cache (bounded by the cache's bytes and TTL).
+    pub fn cache_put(&self, key: u128, body: Bytes) {
+        self.cache.insert(key, Entry { body, inserted_nanos: self.clock.now_nanos() });
     }
 
     fn uptime_secs(&self) -> f64 {
@@ -355,8 +380,8 @@ impl Service {
     }
 
     fn health(&self) -> Response {
-        let ready = self.models.as_ref().is_none_or(|m| m.ready());
-        let body = json!({
+        let ready = self.models.as_ref().is_none_or(|m| m.ready()) && self.extensions.iter().all(|e| e.ready());
+        let mut body = json!({
             "status": "ok",
             "ready": ready,
             "engine_version": isl_causal::ENGINE_VERSION,
@@ -373,6 +398,9 @@ impl Service {
             },
             "models": self.models.as_ref().map(|m| m.health()),
         });
+        for ext in &self.extensions {
+            body[ext.name()] = ext.health();
+        }
         // Not ready (a requested model warm-up still runs): 503, so load balancers wait.
         let status = if ready { 200 } else { 503 };
         Response::json(status, serde_json::to_vec(&body).unwrap_or_default()).with_header("cache-control", "no-store")
