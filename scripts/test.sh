@@ -71,7 +71,7 @@ cargo test --workspace --locked
 
 step "wasm32 builds of the core crates"
 for target in wasm32-wasip2 wasm32-unknown-unknown; do
-  cargo check --locked -p isl-causal -p isl-service --target "$target"
+  cargo check --locked -p isl-causal -p isl-service -p isl-llm --target "$target"
 done
 
 echo
