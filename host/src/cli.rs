@@ -498,9 +498,26 @@ pub struct BenchArgs {
     /// send) instead of sending anything: for timing a peer on the same requests.
     #[arg(long)]
     pub print_requests: bool,
-    /// Exit non-zero when P95 latency exceeds this many milliseconds.
+    /// Exit non-zero when P95 latency exceeds this many milliseconds (with --llm: default 2000).
     #[arg(long, env = "ISL_BENCH_SLA_P95_MS")]
     pub sla_p95_ms: Option<f64>,
+    /// Text generation instead: streamed /v1/completions against any OpenAI-compatible server,
+    /// reporting latency, time to first token and tokens/s.
+    #[arg(long)]
+    pub llm: bool,
+    /// With --llm: the model id to ask for (default: the server's first).
+    #[arg(long)]
+    pub llm_model: Option<String>,
+    /// With --llm: approximate prompt length in tokens.
+    #[arg(long, default_value_t = 256)]
+    pub llm_prompt_tokens: usize,
+    /// With --llm: new tokens per request (the end-of-sequence token is banned so each answer
+    /// is this long).
+    #[arg(long, default_value_t = 64)]
+    pub llm_max_tokens: usize,
+    /// With --llm: the end-of-sequence token id banned by logit_bias (2: SmolLM2's <|im_end|>).
+    #[arg(long, default_value_t = 2)]
+    pub llm_eos_token: u32,
 }
 
 #[cfg(test)]

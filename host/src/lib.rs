@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod bench_llm;
 pub mod body;
 pub mod cli;
 pub mod client;

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => one_request("/v1/causal/validate", &args),
         Command::Counterfactual(args) => one_request("/v1/counterfactual", &args),
         Command::Sensitivity(args) => one_request("/v1/sensitivity", &args),
+        Command::Bench(args) if args.llm => isl::bench_llm::run(&args),
         Command::Bench(args) => isl::bench::run(&args),
         Command::Edge(args) => isl::edge::run(args).map(|()| ExitCode::SUCCESS),
         Command::TuneBatch(args) => return tune_batch(&args),

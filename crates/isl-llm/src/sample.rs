@@ -34,6 +34,9 @@ pub struct SamplingParams {
     pub frequency_penalty: f32,
     /// Seed of the random stream.
     pub seed: u64,
+    /// Added to the logits of these tokens before anything else (OpenAI's `logit_bias`;
+    /// -100 bans a token, +100 forces it).
+    pub logit_bias: Vec<(u32, f32)>,
 }
 
 impl Default for SamplingParams {
@@ -47,6 +50,7 @@ impl Default for SamplingParams {
             presence_penalty: 0.0,
             frequency_penalty: 0.0,
             seed: 0,
+            logit_bias: Vec::new(),
         }
     }
 }
@@ -81,6 +85,9 @@ impl SamplingParams {
         if !(-2.0..=2.0).contains(&self.frequency_penalty) {
             return Err(bad("frequency_penalty", "must be between -2 and 2"));
         }
+        if self.logit_bias.iter().any(|(_, b)| !(-100.0..=100.0).contains(b)) {
+            return Err(bad("logit_bias", "biases must be between -100 and 100"));
+        }
         Ok(())
     }
 
@@ -101,6 +108,11 @@ pub fn step_uniform(seed: u64, step: u64) -> f64 {
 /// Applies the penalties to `logits` in place. `recent` is the sequence's last tokens (prompt
 /// included), `generated` the tokens generated so far.
 pub fn apply_penalties(logits: &mut [f32], params: &SamplingParams, recent: &[u32], generated: &[u32]) {
+    for &(t, b) in &params.logit_bias {
+        if let Some(l) = logits.get_mut(t as usize) {
+            *l += b;
+        }
+    }
     if params.repetition_penalty != 1.0 {
         let from = recent.len().saturating_sub(REPETITION_WINDOW);
         let mut seen: Vec<u32> = recent[from..].to_vec();

@@ -625,6 +625,12 @@ fn make_spec(
     logprobs: bool,
     top: usize,
 ) -> Result<GenerationSpec, ApiError> {
+    if let Some((t, _)) = checked.sampling.logit_bias.iter().find(|(t, _)| *t as usize >= model.model.vocab_size()) {
+        return Err(ApiError::invalid(
+            "logit_bias",
+            format!("token {t} is outside the vocabulary of {} tokens", model.model.vocab_size()),
+        ));
+    }
     let ctx = model.model.context_length;
     if prompt.len() >= ctx {
         return Err(ApiError {

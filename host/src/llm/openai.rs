@@ -156,6 +156,9 @@ pub struct CommonParams {
     /// Whether to ignore end-of-sequence tokens (llama.cpp's `ignore_eos`).
     #[serde(default)]
     pub ignore_eos: bool,
+    /// Token id (as a string) -> bias in -100..=100.
+    #[serde(default)]
+    pub logit_bias: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 /// `POST /v1/chat/completions`.
@@ -264,6 +267,22 @@ impl CommonParams {
         }
         if let Some(s) = self.seed {
             p.seed = s as u64;
+        }
+        if let Some(bias) = &self.logit_bias {
+            if bias.len() > 300 {
+                return Err(ApiError::invalid("logit_bias", format!("at most 300 biased tokens; got {}", bias.len())));
+            }
+            for (k, v) in bias {
+                let id: u32 =
+                    k.parse().map_err(|_| ApiError::invalid("logit_bias", format!("'{k}' is not a token id")))?;
+                if !v.is_finite() || !(-100.0..=100.0).contains(v) {
+                    return Err(ApiError::invalid(
+                        "logit_bias",
+                        format!("the bias of {k} must be between -100 and 100"),
+                    ));
+                }
+                p.logit_bias.push((id, *v as f32));
+            }
         }
         let max = self.max_completion_tokens.or(self.max_tokens);
         let max_tokens = match max {
