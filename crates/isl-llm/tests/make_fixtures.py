@@ -69,6 +69,24 @@ def chatml(user):
     )
 
 
+def fnv1a64(values):
+    """FNV-1a (64-bit) of the little-endian bytes of an f32 array: a compact exact fingerprint."""
+    h = 0xcbf29ce484222325
+    for b in np.asarray(values, dtype="<f4").tobytes():
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+# Raw prompts whose full next-token logits are fingerprinted: after the prompt (one batch) and
+# after each of 6 greedy decode steps (one token each), covering ggml's one-token and
+# multi-token attention orders, short rows and rows past 256 positions.
+LOGIT_PROMPTS = [
+    "The", "The cat", "The cat sat", "The cat sat on the mat and looked at the dog.",
+    chatml("What is the capital of France?"),
+    " ".join(["The history of the river is long and full of surprises, as the old maps show."] * 18),
+]
+
+
 def main():
     m = llama_cpp.Llama(GGUF, n_ctx=2048, n_threads=2, verbose=False, logits_all=True)
     toks = [{"text": s, "ids": m.tokenize(s.encode("utf-8"), add_bos=False, special=True)} for s in strings()]
@@ -87,12 +105,28 @@ def main():
             m.eval([nxt])
         greedy.append({"prompt": prompt, "prompt_ids": ids, "tokens": out,
                        "top_logits": [[i, float(first[i])] for i in top]})
+    logits = []
+    for text in LOGIT_PROMPTS:
+        ids = m.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        m.reset()
+        m.eval(ids)
+        steps, hashes, tokens = [], [], []
+        for step in range(7):
+            row = np.array(m.scores[m.n_tokens - 1], dtype=np.float32)
+            hashes.append(fnv1a64(row))
+            if step == 0:
+                steps = [[int(i), float(row[i])] for i in range(0, len(row), 997)]
+            if step < 6:
+                nxt = int(np.argmax(row))
+                tokens.append(nxt)
+                m.eval([nxt])
+        logits.append({"prompt_ids": ids, "tokens": tokens, "fnv1a64": hashes, "sample": steps})
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({
         "generator": f"llama-cpp-python {llama_cpp.__version__}, n_threads=2, flash_attn off, f16 KV cache",
         "gguf_sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        "tokenize": toks, "greedy": greedy}, ensure_ascii=False, indent=0) + "\n")
-    print(f"wrote {OUT}: {len(toks)} strings, {len(greedy)} prompts")
+        "tokenize": toks, "greedy": greedy, "logits": logits}, ensure_ascii=False, indent=0) + "\n")
+    print(f"wrote {OUT}: {len(toks)} strings, {len(greedy)} prompts, {len(logits)} logit fingerprints")
 
 
 if __name__ == "__main__":
