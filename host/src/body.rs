@@ -123,3 +123,29 @@ where
     };
     tokio::time::timeout(drain.max_time, read_all).await.unwrap_or(false)
 }
+
+/// A streamed response body: each chunk a channel delivers is one frame; the body ends when the
+/// sender is dropped. Dropping the body (the client went away) closes the channel, which is
+/// how producers notice a disconnect.
+pub enum ChannelBody {
+    /// From a bounded channel (the producer waits when the client reads slowly).
+    Bounded(tokio::sync::mpsc::Receiver<Bytes>),
+    /// From an unbounded channel (a blocking producer that must never wait).
+    Unbounded(tokio::sync::mpsc::UnboundedReceiver<Bytes>),
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let next = match &mut *self {
+            ChannelBody::Bounded(rx) => rx.poll_recv(cx),
+            ChannelBody::Unbounded(rx) => rx.poll_recv(cx),
+        };
+        next.map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}

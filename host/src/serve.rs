@@ -247,27 +247,11 @@ async fn stream_batch(service: Arc<Service>, request: isl_service::Request) -> a
     match head_rx.await {
         Ok(Ok(head)) => {
             let mut out = into_axum(head);
-            *out.body_mut() = Body::new(LinesBody(line_rx));
+            *out.body_mut() = Body::new(crate::body::ChannelBody::Unbounded(line_rx));
             out
         }
         Ok(Err(resp)) => into_axum(resp),
         Err(_) => into_axum(ServiceError::Internal("the batch stopped".into()).to_response()),
-    }
-}
-
-/// A response body of the lines a channel delivers, one frame each, ending when the sender is
-/// dropped.
-struct LinesBody(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
-
-impl hyper::body::Body for LinesBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        self.0.poll_recv(cx).map(|line| line.map(|b| Ok(hyper::body::Frame::data(b))))
     }
 }
 

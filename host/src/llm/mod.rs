@@ -540,10 +540,7 @@ fn prepare_chat(host: &LlmHost, body: &[u8]) -> Result<Prepared, ApiError> {
         )
     });
     let created = unix_now();
-    let rid = match key {
-        Some(k) => format!("chatcmpl-{:032x}", k),
-        None => format!("chatcmpl-{:032x}", rand_id()),
-    };
+    let rid = response_id("chatcmpl", key);
     let render = Render {
         kind: Kind::Chat,
         model: id,
@@ -592,10 +589,7 @@ fn prepare_completion(host: &LlmHost, body: &[u8]) -> Result<Prepared, ApiError>
         let mt: Vec<usize> = specs.iter().map(|s| s.max_tokens).collect();
         cache_key("completion", &fingerprint, &ps, &checked, &mt, &json!([req.logprobs, req.common.ignore_eos]))
     });
-    let rid = match key {
-        Some(k) => format!("cmpl-{:032x}", k),
-        None => format!("cmpl-{:032x}", rand_id()),
-    };
+    let rid = response_id("cmpl", key);
     let render = Render {
         kind: Kind::Completion,
         model: id,
@@ -606,6 +600,12 @@ fn prepare_completion(host: &LlmHost, body: &[u8]) -> Result<Prepared, ApiError>
         include_usage: req.common.stream_options.as_ref().is_some_and(|o| o.include_usage),
     };
     Ok(Prepared { engine, render, specs, stream: req.common.stream, key })
+}
+
+/// `PREFIX-<hex>`: the cache key of a deterministic request (so a cached answer keeps its id),
+/// otherwise a fresh unique value.
+fn response_id(prefix: &str, key: Option<u128>) -> String {
+    format!("{prefix}-{:032x}", key.unwrap_or_else(rand_id))
 }
 
 fn rand_id() -> u128 {
@@ -727,27 +727,24 @@ pub async fn handle(
         && let Some(cached) = service.cache_get(key)
         && let Ok((outcomes, created)) = serde_json::from_slice::<(Vec<Outcome>, u64)>(&cached)
     {
+        let render = Render { created, ..p.render };
+        if p.stream {
+            let frames = outcomes.first().map(|o| render.replay(o, &p.engine.model)).unwrap_or_default();
+            return sse_response(Body::from(frames.concat()), Some(etag), "hit");
+        }
+        if headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
         {
-            let render = Render { created, ..p.render };
-            if p.stream {
-                let frames = outcomes.first().map(|o| render.replay(o, &p.engine.model)).unwrap_or_default();
-                return sse_response(Body::from(frames.concat()), Some(etag), "hit");
-            }
-            if headers
-                .get(header::IF_NONE_MATCH)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
-            {
-                let mut r = axum::response::Response::new(Body::empty());
-                *r.status_mut() = StatusCode::NOT_MODIFIED;
-                r.headers_mut()
-                    .insert(header::ETAG, HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("")));
-                return r;
-            }
-            let mut r = json_response(200, render.whole(&outcomes, &p.engine.model));
-            set_cache_headers(&mut r, Some(etag), "hit");
+            let mut r = axum::response::Response::new(Body::empty());
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            r.headers_mut().insert(header::ETAG, HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("")));
             return r;
         }
+        let mut r = json_response(200, render.whole(&outcomes, &p.engine.model));
+        set_cache_headers(&mut r, Some(etag), "hit");
+        return r;
     }
     let deadline = Instant::now() + host.timeout;
     let mut receivers = Vec::new();
@@ -908,19 +905,9 @@ fn stream(
             }
         }
     });
-    sse_response(Body::new(FramesBody(frames)), etag.as_deref(), if key.is_some() { "miss" } else { "bypass" })
-}
-
-struct FramesBody(tokio::sync::mpsc::Receiver<Bytes>);
-
-impl hyper::body::Body for FramesBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        self.0.poll_recv(cx).map(|f| f.map(|b| Ok(hyper::body::Frame::data(b))))
-    }
+    sse_response(
+        Body::new(crate::body::ChannelBody::Bounded(frames)),
+        etag.as_deref(),
+        if key.is_some() { "miss" } else { "bypass" },
+    )
 }
