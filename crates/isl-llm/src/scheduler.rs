@@ -278,32 +278,6 @@ impl Scheduler {
         }
     }
 
-    fn prefix_store(&mut self, prompt: &[u32], cache: &SeqCache) {
-        let n = prompt.len().min(cache.len());
-        if self.config.prefix_cache_bytes == 0 || n < self.config.min_prefix_tokens {
-            return;
-        }
-        if self.prefixes.iter().any(|e| e.tokens.len() >= n && e.tokens[..n] == prompt[..n]) {
-            return;
-        }
-        let Ok(copy) = cache.fork(n) else { return };
-        let bytes = copy.bytes(&self.model.model.config);
-        if bytes > self.config.prefix_cache_bytes {
-            return;
-        }
-        // Entries that are prefixes of this one add nothing.
-        self.prefixes.retain(|e| !(e.tokens.len() <= n && e.tokens[..] == prompt[..e.tokens.len()]));
-        self.prefix_bytes = self.prefixes.iter().map(|e| e.bytes).sum();
-        while self.prefix_bytes + bytes > self.config.prefix_cache_bytes && !self.prefixes.is_empty() {
-            let oldest = self.prefixes.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i).unwrap_or(0);
-            let e = self.prefixes.swap_remove(oldest);
-            self.prefix_bytes -= e.bytes;
-        }
-        self.clock += 1;
-        self.prefixes.push(PrefixEntry { tokens: prompt[..n].to_vec(), cache: copy, bytes, last_used: self.clock });
-        self.prefix_bytes += bytes;
-    }
-
     /// Runs one step: admits waiting sequences, ends those past their deadline, runs the model
     /// over one decode token per decoding sequence and prompt chunks within the token budget,
     /// and samples. Returns what happened, in sequence order.
@@ -426,9 +400,16 @@ impl Scheduler {
             }
         }
         for i in prefix_candidates {
-            let prompt = self.running[i].generation.spec.prompt.clone();
-            let cache = self.running[i].cache.clone();
-            self.prefix_store(&prompt, &cache);
+            let r = &self.running[i];
+            PrefixStore {
+                entries: &mut self.prefixes,
+                bytes: &mut self.prefix_bytes,
+                clock: &mut self.clock,
+                limit: self.config.prefix_cache_bytes,
+                min_tokens: self.config.min_prefix_tokens,
+                model: &self.model.model.config,
+            }
+            .store(&r.generation.spec.prompt, &r.cache);
         }
         // Finished sequences leave the batch.
         let mut i = 0;
@@ -450,4 +431,45 @@ fn finished(id: SeqId, reason: FinishReason, tail: String, prompt: usize, comple
 
 fn finished_r(r: &Running, reason: FinishReason, tail: String) -> Event {
     finished(r.id, reason, tail, r.generation.spec.prompt.len(), r.generation.generated.len(), r.cached_tokens)
+}
+
+/// The prefix cache's state, borrowed apart from the running sequences so that a sequence's
+/// cache is copied once (by [`SeqCache::fork`]) when its prompt is stored.
+struct PrefixStore<'a> {
+    entries: &'a mut Vec<PrefixEntry>,
+    bytes: &'a mut usize,
+    clock: &'a mut u64,
+    limit: usize,
+    min_tokens: usize,
+    model: &'a crate::gguf::LlamaConfig,
+}
+
+impl PrefixStore<'_> {
+    /// Keeps the first `prompt.len()` positions of `cache` (a prompt just prefilled) unless an
+    /// entry already covers them; evicts the least recently used entries past the byte limit.
+    fn store(self, prompt: &[u32], cache: &SeqCache) {
+        let n = prompt.len().min(cache.len());
+        if self.limit == 0 || n < self.min_tokens {
+            return;
+        }
+        if self.entries.iter().any(|e| e.tokens.len() >= n && e.tokens[..n] == prompt[..n]) {
+            return;
+        }
+        let Ok(copy) = cache.fork(n) else { return };
+        let bytes = copy.bytes(self.model);
+        if bytes > self.limit {
+            return;
+        }
+        // Entries that are prefixes of this one add nothing.
+        self.entries.retain(|e| !(e.tokens.len() <= n && e.tokens[..] == prompt[..e.tokens.len()]));
+        *self.bytes = self.entries.iter().map(|e| e.bytes).sum();
+        while *self.bytes + bytes > self.limit && !self.entries.is_empty() {
+            let oldest = self.entries.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i).unwrap_or(0);
+            let e = self.entries.swap_remove(oldest);
+            *self.bytes -= e.bytes;
+        }
+        *self.clock += 1;
+        self.entries.push(PrefixEntry { tokens: prompt[..n].to_vec(), cache: copy, bytes, last_used: *self.clock });
+        *self.bytes += bytes;
+    }
 }
