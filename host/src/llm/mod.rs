@@ -130,22 +130,26 @@ impl LlmHost {
             std::thread::sleep(Duration::from_millis(500));
         }
         self.set(id, Slot::Loading("loading"));
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
+        // Hashed as a stream, then parsed from the file: the weights are never held twice.
+        let opened = std::fs::File::open(path).and_then(|f| {
+            let digest = sha256_of(&mut std::io::BufReader::new(&f))?;
+            Ok((f, digest))
+        });
+        let (file, digest) = match opened {
+            Ok(x) => x,
             Err(e) => {
                 warn!(model = id, path = %path.display(), error = %e, "cannot read the GGUF");
                 self.set(id, Slot::Failed(format!("cannot read {}: {e}", path.display())));
                 return;
             }
         };
-        let digest = isl_models::registry::sha256_hex(&bytes);
         if let Some(want) = sha
             && digest != want
         {
             self.set(id, Slot::Failed(format!("{}: sha256 {digest}, the manifest pins {want}", path.display())));
             return;
         }
-        let model = match LanguageModel::load(id, &mut std::io::Cursor::new(&bytes)) {
+        let model = match LanguageModel::load(id, &mut std::io::BufReader::new(file)) {
             Ok(m) => Arc::new(m),
             Err(e) => {
                 warn!(model = id, error = %e, "cannot load the GGUF");
@@ -153,7 +157,6 @@ impl LlmHost {
                 return;
             }
         };
-        drop(bytes);
         info!(
             model = id,
             load_ms = started.elapsed().as_millis() as u64,
@@ -323,6 +326,21 @@ impl isl_service::HostExtension for LlmHost {
         }
         gauges + &out
     }
+}
+
+/// sha256 of everything `r` yields, lowercase hex.
+fn sha256_of(r: &mut impl std::io::Read) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn unix_now() -> u64 {
