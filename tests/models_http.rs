@@ -431,7 +431,19 @@ fn edge_with_models(models_dir: &Path) -> Server {
     let component = edge_models_component();
     let dir = models_dir.to_string_lossy().into_owned();
     Server::spawn(
-        &["edge", "--addr", "127.0.0.1:0", "--component", component.to_str().unwrap(), "--models-dir", &dir],
+        // The first request loads and optimises the models inside the wasm instance: on a loaded
+        // 2-core machine that can pass the default 10 s deadline, which this test is not about.
+        &[
+            "edge",
+            "--addr",
+            "127.0.0.1:0",
+            "--component",
+            component.to_str().unwrap(),
+            "--models-dir",
+            &dir,
+            "--deadline-ms",
+            "120000",
+        ],
         &[],
     )
 }

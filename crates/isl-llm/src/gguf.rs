@@ -112,6 +112,22 @@ impl GgufFile {
             None => Err(meta(key, "is missing")),
         }
     }
+
+    /// An array of floats (`f32` or `f64` elements, as `f32`).
+    pub fn floats(&self, key: &str) -> Result<Vec<f32>> {
+        match self.get(key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::F32(x) => Ok(*x),
+                    Value::F64(x) => Ok(*x as f32),
+                    _ => Err(meta(key, "has an element that is not a float")),
+                })
+                .collect(),
+            Some(_) => Err(meta(key, "is not an array")),
+            None => Err(meta(key, "is missing")),
+        }
+    }
 }
 
 fn meta(key: &str, problem: &str) -> LlmError {
