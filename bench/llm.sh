@@ -5,7 +5,8 @@
 #   single stream: TTFT and decode tokens/s for a ~256-token prompt, 64 new tokens;
 #   concurrency 4 and 16: aggregate tokens/s (llama.cpp's server decodes one sequence at a time:
 #     llama-cpp-python's default, its requests are serialised);
-#   seed 003's SLA: P95 < 2 s for 64-token answers at concurrency 4; a cached answer (isl only).
+#   seed 003's SLA: P95 < 2 s for 64-token answers at concurrency 4, for the ~256-token prompt
+#     and for a chat-sized one (32 words); a cached answer (isl only).
 # Then isl serve's peak resident memory (VmHWM) with the model loaded.
 #
 #   bash bench/llm.sh             # REQUESTS=16 per scenario
@@ -57,6 +58,8 @@ for who in isl llama.cpp; do
   name="$who"
   bench "$name-sequential" "$url" "$requests" --scenario sequential-uncached
   bench "$name-concurrent-4" "$url" "$requests" --scenario concurrent --concurrency 4
+  # Seed 003's SLA on a chat-sized prompt (32 words, about 40 tokens).
+  bench "$name-concurrent-4-short" "$url" "$requests" --scenario concurrent --concurrency 4 --llm-prompt-tokens 32
   bench "$name-concurrent-16" "$url" $((requests * 2)) --scenario concurrent --concurrency 16
 done
 bench "isl-sequential-cached" "$isl" 200 --scenario sequential-cached
