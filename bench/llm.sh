@@ -64,4 +64,17 @@ for who in isl llama.cpp; do
 done
 bench "isl-sequential-cached" "$isl" 200 --scenario sequential-cached
 echo
-echo "isl serve peak resident memory: $(grep VmHWM /proc/$isl_pid/status | awk '{printf "%.0f MiB", $2/1024}')"
+echo "isl serve peak resident memory, all models (the ONNX ones too): $(grep VmHWM /proc/$isl_pid/status | awk '{printf "%.0f MiB", $2/1024}')"
+
+# The language model alone: a models directory holding only the GGUF, one concurrent-4 run.
+solo="$(mktemp -d)"
+mkdir -p "$solo/smollm2-135m-instruct"
+ln -s "$gguf" "$solo/smollm2-135m-instruct/model.gguf"
+isl_start "$out/llm-isl-solo.log" "$bin" serve --backend cpu --warmup --fetch-models false --models-dir "$solo"
+for _ in $(seq 1 600); do
+  curl -sf "$ISL_ADDR/v1/models" | grep -q '"ready"' && break
+  sleep 0.1
+done
+"$bin" bench --llm --url "$ISL_ADDR" --warmup 1 --requests 8 --scenario concurrent --concurrency 4 >/dev/null || true
+echo "isl serve peak resident memory, the language model alone: $(grep VmHWM /proc/${ISL_PIDS[-1]}/status | awk '{printf "%.0f MiB", $2/1024}')"
+rm -rf "$solo"

@@ -307,12 +307,13 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-#[tokio::test]
-async fn a_client_that_disconnects_mid_stream_frees_its_sequence() {
+/// Sends a long generation over a raw connection, closes the connection once the sequence
+/// runs (after five SSE events when streamed), and waits for the engine to cancel it.
+async fn a_disconnect_frees_the_sequence(stream: bool) {
     let server = serve(&[]).await;
     let body = serde_json::to_vec(&json!({
         "messages": [{"role": "user", "content": "Write a very long story."}],
-        "stream": true, "max_tokens": 2000, "ignore_eos": true, "seed": 1,
+        "stream": stream, "max_tokens": 2000, "ignore_eos": true, "seed": 1,
     }))
     .expect("json");
     let mut s = std::net::TcpStream::connect(&server.addr).expect("connect");
@@ -323,15 +324,24 @@ async fn a_client_that_disconnects_mid_stream_frees_its_sequence() {
     )
     .expect("head");
     s.write_all(&body).expect("body");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while got.windows(6).filter(|w| w == b"data: ").count() < 5 {
-        let n = s.read(&mut buf).expect("read");
-        assert!(n > 0, "the stream ended early");
-        got.extend_from_slice(&buf[..n]);
+    if stream {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while got.windows(6).filter(|w| w == b"data: ").count() < 5 {
+            let n = s.read(&mut buf).expect("read");
+            assert!(n > 0, "the stream ended early");
+            got.extend_from_slice(&buf[..n]);
+        }
     }
-    let m = String::from_utf8(server.send("GET", "/metrics", &[], Vec::new()).await.body.to_vec()).expect("utf8");
-    assert_eq!(metric(&m, "isl_llm_batch_size"), 1.0, "the sequence runs");
+    let t = Instant::now();
+    loop {
+        let m = String::from_utf8(server.send("GET", "/metrics", &[], Vec::new()).await.body.to_vec()).expect("utf8");
+        if metric(&m, "isl_llm_batch_size") == 1.0 && metric(&m, "isl_llm_generated_tokens_total") >= 5.0 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "the sequence did not start:\n{m}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     drop(s);
     let t = Instant::now();
     loop {
@@ -344,6 +354,16 @@ async fn a_client_that_disconnects_mid_stream_frees_its_sequence() {
         assert!(t.elapsed() < Duration::from_secs(20), "the sequence was not freed:\n{m}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_stream_frees_its_sequence() {
+    a_disconnect_frees_the_sequence(true).await;
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_before_a_whole_answer_frees_its_sequence() {
+    a_disconnect_frees_the_sequence(false).await;
 }
 
 #[tokio::test]
