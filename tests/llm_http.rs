@@ -190,6 +190,18 @@ async fn deterministic_answers_come_from_the_cache_with_their_etag_and_replay_as
     let v = first.json().expect("json");
     assert_eq!(text, v["choices"][0]["message"]["content"].as_str().expect("content"));
     assert_eq!(finish.as_deref(), v["choices"][0]["finish_reason"].as_str());
+    // The key is the whole request: another message, another max_tokens, another route miss.
+    let other =
+        json!({"messages": [{"role": "user", "content": "Name three colors."}], "temperature": 0, "max_tokens": 16});
+    assert_eq!(post(&server, "/v1/chat/completions", &other).await.header("x-cache"), Some("miss"));
+    let mut longer = body.clone();
+    longer["max_tokens"] = json!(17);
+    assert_eq!(post(&server, "/v1/chat/completions", &longer).await.header("x-cache"), Some("miss"));
+    let completion = json!({"prompt": "Name three colours.", "temperature": 0, "max_tokens": 16});
+    let c1 = post(&server, "/v1/completions", &completion).await;
+    assert_eq!(c1.header("x-cache"), Some("miss"));
+    let c2 = post(&server, "/v1/completions", &completion).await;
+    assert_eq!((c2.header("x-cache"), &c2.body), (Some("hit"), &c1.body));
     // Sampling without a seed is not cached.
     let sampled = post(
         &server,

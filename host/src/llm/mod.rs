@@ -503,60 +503,77 @@ fn sse(v: &Value) -> Bytes {
 
 /// The response cache key of a deterministic request: the route, the model's fingerprint, the
 /// prompt tokens and every parameter that changes the output.
+/// The cache key of a deterministic request: the route, the model's fingerprint, every
+/// parameter that changes the output (`max_tokens` as asked, with the server's default for an
+/// unset one), and the prompt texts. The texts stand for their tokens: the model's tokenizer
+/// maps a text to the same ids every time, so the cache is probed before tokenising.
 fn cache_key(
     kind: &str,
     fingerprint: &str,
-    prompts: &[Vec<u32>],
+    prompts: &[&str],
     checked: &Checked,
-    max_tokens: &[usize],
+    default_max_tokens: usize,
     extra: &Value,
 ) -> u128 {
     let mut h = Xxh3::new();
     let head = json!({
         "route": kind, "model": fingerprint, "sampling": checked.sampling, "stop": checked.stop,
-        "max_tokens": max_tokens, "extra": extra,
+        "max_tokens": checked.max_tokens, "default_max_tokens": default_max_tokens, "extra": extra,
     });
     h.update(&serde_json::to_vec(&head).unwrap_or_default());
     for p in prompts {
         h.update(&(p.len() as u64).to_le_bytes());
-        for t in p {
-            h.update(&t.to_le_bytes());
-        }
+        h.update(p.as_bytes());
     }
     h.digest128()
+}
+
+/// The decoded cached answer under `key`, if any (bytes that do not decode count as none).
+fn cached_answer(service: &Service, key: Option<u128>) -> Option<(Vec<Outcome>, u64)> {
+    key.and_then(|k| service.cache_get(k)).and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 struct Prepared {
     engine: Engine,
     render: Render,
+    /// The generations to run (empty when `cached` holds the answer).
     specs: Vec<GenerationSpec>,
     stream: bool,
     key: Option<u128>,
+    /// The cached answer of a deterministic request seen before (found before tokenising):
+    /// its outcomes and creation time.
+    cached: Option<(Vec<Outcome>, u64)>,
 }
 
-fn prepare_chat(host: &LlmHost, body: &[u8]) -> Result<Prepared, ApiError> {
+fn prepare_chat(host: &LlmHost, service: &Service, body: &[u8]) -> Result<Prepared, ApiError> {
     let req: ChatRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid("body", format!("not a chat completion request: {e}")))?;
     let checked = req.common.check(&host.limits)?;
     let (id, engine, fingerprint) = host.engine(req.common.model.as_deref())?;
     let messages = req.messages(&host.limits)?;
     let model = &engine.model;
-    let prompt = model.chat_prompt(&messages).map_err(|e| ApiError::invalid("messages", e.to_string()))?;
+    let text = model.template.render(&messages, true).map_err(|e| ApiError::invalid("messages", e.to_string()))?;
     let top = req.top_logprobs.unwrap_or(0);
     if top > 20 {
         return Err(ApiError::invalid("top_logprobs", format!("top_logprobs must be at most 20; got {top}")));
     }
-    let spec = make_spec(host, model, prompt, &checked, &req.common, req.logprobs, top as usize)?;
     let key = checked.deterministic.then(|| {
         cache_key(
             "chat",
             &fingerprint,
-            std::slice::from_ref(&spec.prompt),
+            &[&text],
             &checked,
-            &[spec.max_tokens],
+            host.limits.default_max_tokens,
             &json!([req.logprobs, top, req.common.ignore_eos]),
         )
     });
+    let cached = cached_answer(service, key);
+    let specs = if cached.is_some() {
+        Vec::new()
+    } else {
+        let prompt = model.tokenizer.encode(&text, true).map_err(|e| ApiError::invalid("messages", e.to_string()))?;
+        vec![make_spec(host, model, prompt, &checked, &req.common, req.logprobs, top as usize)?]
+    };
     let created = unix_now();
     let rid = response_id("chatcmpl", key);
     let render = Render {
@@ -568,10 +585,10 @@ fn prepare_chat(host: &LlmHost, body: &[u8]) -> Result<Prepared, ApiError> {
         logprobs: req.logprobs,
         include_usage: req.common.stream_options.as_ref().is_some_and(|o| o.include_usage),
     };
-    Ok(Prepared { engine, render, specs: vec![spec], stream: req.common.stream, key })
+    Ok(Prepared { engine, render, specs, stream: req.common.stream, key, cached })
 }
 
-fn prepare_completion(host: &LlmHost, body: &[u8]) -> Result<Prepared, ApiError> {
+fn prepare_completion(host: &LlmHost, service: &Service, body: &[u8]) -> Result<Prepared, ApiError> {
     let req: CompletionRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid("body", format!("not a completion request: {e}")))?;
     let checked = req.common.check(&host.limits)?;
@@ -594,19 +611,22 @@ fn prepare_completion(host: &LlmHost, body: &[u8]) -> Result<Prepared, ApiError>
         return Err(ApiError::invalid("logprobs", format!("logprobs must be at most 5; got {lp}")));
     }
     let model = &engine.model;
-    let mut specs = Vec::new();
-    for p in &prompts {
-        if p.is_empty() {
-            return Err(ApiError::invalid("prompt", "the prompt must not be empty"));
-        }
-        let ids = model.tokenizer.encode(p, true).map_err(|e| ApiError::invalid("prompt", e.to_string()))?;
-        specs.push(make_spec(host, model, ids, &checked, &req.common, req.logprobs.is_some(), lp as usize)?);
+    if prompts.iter().any(|p| p.is_empty()) {
+        return Err(ApiError::invalid("prompt", "the prompt must not be empty"));
     }
     let key = checked.deterministic.then(|| {
-        let ps: Vec<Vec<u32>> = specs.iter().map(|s| s.prompt.clone()).collect();
-        let mt: Vec<usize> = specs.iter().map(|s| s.max_tokens).collect();
-        cache_key("completion", &fingerprint, &ps, &checked, &mt, &json!([req.logprobs, req.common.ignore_eos]))
+        let texts: Vec<&str> = prompts.iter().map(String::as_str).collect();
+        let extra = json!([req.logprobs, req.common.ignore_eos]);
+        cache_key("completion", &fingerprint, &texts, &checked, host.limits.default_max_tokens, &extra)
     });
+    let cached = cached_answer(service, key);
+    let mut specs = Vec::new();
+    if cached.is_none() {
+        for p in &prompts {
+            let ids = model.tokenizer.encode(p, true).map_err(|e| ApiError::invalid("prompt", e.to_string()))?;
+            specs.push(make_spec(host, model, ids, &checked, &req.common, req.logprobs.is_some(), lp as usize)?);
+        }
+    }
     let rid = response_id("cmpl", key);
     let render = Render {
         kind: Kind::Completion,
@@ -617,7 +637,7 @@ fn prepare_completion(host: &LlmHost, body: &[u8]) -> Result<Prepared, ApiError>
         logprobs: req.logprobs.is_some(),
         include_usage: req.common.stream_options.as_ref().is_some_and(|o| o.include_usage),
     };
-    Ok(Prepared { engine, render, specs, stream: req.common.stream, key })
+    Ok(Prepared { engine, render, specs, stream: req.common.stream, key, cached })
 }
 
 /// `PREFIX-<hex>`: the cache key of a deterministic request (so a cached answer keeps its id),
@@ -733,18 +753,19 @@ pub async fn handle(
             retry_after: None,
         });
     }
-    let prepared =
-        if path == "/v1/chat/completions" { prepare_chat(&host, &body) } else { prepare_completion(&host, &body) };
+    let prepared = if path == "/v1/chat/completions" {
+        prepare_chat(&host, &service, &body)
+    } else {
+        prepare_completion(&host, &service, &body)
+    };
     let p = match prepared {
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
     let etag = p.key.map(|k| format!("\"{k:032x}\""));
     // A deterministic request answered before: from the response cache.
-    if let (Some(key), Some(etag)) = (p.key, etag.as_deref())
-        && let Some(cached) = service.cache_get(key)
-        && let Ok((outcomes, created)) = serde_json::from_slice::<(Vec<Outcome>, u64)>(&cached)
-    {
+    if let (Some((outcomes, created)), Some(etag)) = (p.cached.as_ref(), etag.as_deref()) {
+        let created = *created;
         let render = Render { created, ..p.render };
         if p.stream {
             let frames = outcomes.first().map(|o| render.replay(o, &p.engine.model)).unwrap_or_default();
@@ -760,7 +781,7 @@ pub async fn handle(
             r.headers_mut().insert(header::ETAG, HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("")));
             return r;
         }
-        let mut r = json_response(200, render.whole(&outcomes, &p.engine.model));
+        let mut r = json_response(200, render.whole(outcomes, &p.engine.model));
         set_cache_headers(&mut r, Some(etag), "hit");
         return r;
     }
