@@ -501,8 +501,6 @@ fn sse(v: &Value) -> Bytes {
     Bytes::from(b)
 }
 
-/// The response cache key of a deterministic request: the route, the model's fingerprint, the
-/// prompt tokens and every parameter that changes the output.
 /// The cache key of a deterministic request: the route, the model's fingerprint, every
 /// parameter that changes the output (`max_tokens` as asked, with the server's default for an
 /// unset one), and the prompt texts. The texts stand for their tokens: the model's tokenizer
@@ -765,8 +763,7 @@ pub async fn handle(
     let etag = p.key.map(|k| format!("\"{k:032x}\""));
     // A deterministic request answered before: from the response cache.
     if let (Some((outcomes, created)), Some(etag)) = (p.cached.as_ref(), etag.as_deref()) {
-        let created = *created;
-        let render = Render { created, ..p.render };
+        let render = Render { created: *created, ..p.render };
         if p.stream {
             let frames = outcomes.first().map(|o| render.replay(o, &p.engine.model)).unwrap_or_default();
             return sse_response(Body::from(frames.concat()), Some(etag), "hit");
